@@ -1,0 +1,135 @@
+"""Name → constructor registries: how configs find PDEs, models, samplers and optimizers.
+
+Users add their own entries with the decorator::
+
+    from pdejax.config import MODELS
+
+    @MODELS.register("my_net")
+    def my_net(in_size: int, out_size: int, *, key, width: int = 64):
+        ...
+
+Every keyword argument of a registered function that the framework does not supply
+itself (``in_size``, ``out_size``, ``key``...) becomes a config key, type-checked
+against the function's annotations before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pydantic
+
+from .errors import ConfigError
+
+
+class Registry:
+    """A named collection of constructors whose keyword arguments are config keys.
+
+    Args:
+        kind: what the entries are ("pde", "model"...), used in error messages.
+        provided: argument names the framework passes itself; never read from configs.
+    """
+
+    def __init__(self, kind: str, provided: Iterable[str] = ()):
+        self.kind = kind
+        self.provided = frozenset(provided) | {"key"}
+        self._entries: dict[str, Callable[..., Any]] = {}
+        self._docs: dict[str, str] = {}
+
+    def register(self, name: str, *, doc: str | None = None):
+        """Decorator adding ``fn`` under ``name``; re-registering a name is an error."""
+
+        def add(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._entries and self._entries[name] is not fn:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._entries[name] = fn
+            summary = doc or (inspect.getdoc(fn) or "").split("\n")[0]
+            self._docs[name] = summary
+            return fn
+
+        return add
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def describe(self) -> dict[str, str]:
+        return {n: self._docs[n] for n in self.names()}
+
+    def get(self, name: str, *, where: str) -> Callable[..., Any]:
+        """The entry called ``name``; a ConfigError naming ``where`` if there is none."""
+        if name not in self._entries:
+            raise ConfigError(where, name, f"a registered {self.kind}: {suggest(name, self.names())}")
+        return self._entries[name]
+
+    def validate_args(self, name: str, args: Mapping[str, Any], *, where: str) -> dict[str, Any]:
+        """Check ``args`` against the signature of entry ``name``; return coerced values."""
+        return validate_call_args(self.get(name, where=f"{where}.name"), args, where=where,
+                                  provided=self.provided)
+
+    def build(self, name: str, args: Mapping[str, Any], *, where: str, **provided: Any) -> Any:
+        """Validate ``args`` then call the entry with them and the framework's ``provided``."""
+        kwargs = self.validate_args(name, args, where=where)
+        return self.get(name, where=f"{where}.name")(**provided, **kwargs)
+
+
+def suggest(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(str(name), valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return "one of " + ", ".join(valid) + hint
+
+
+_SIMPLE = (int, float, bool, str)
+
+
+def validate_call_args(fn: Callable[..., Any], args: Mapping[str, Any], *, where: str,
+                       provided: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Type-check ``args`` against ``fn``'s keyword parameters with pydantic.
+
+    Parameters without a simple annotation are accepted as given; unknown names and
+    missing required parameters are ConfigErrors naming ``where.<arg>``.
+    """
+    sig = inspect.signature(fn)
+    params = {n: p for n, p in sig.parameters.items()
+              if n not in provided and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    for key in args:
+        if key not in params and not accepts_any:
+            valid = sorted(params) or ["(no arguments)"]
+            raise ConfigError(f"{where}.{key}", args[key], f"an argument of {fn.__name__}: {suggest(key, valid)}")
+    fields: dict[str, Any] = {}
+    for n, p in params.items():
+        ann = p.annotation
+        if isinstance(ann, str):  # postponed annotations: resolve simple names only
+            ann = {"int": int, "float": float, "bool": bool, "str": str}.get(ann, Any)
+        if ann is inspect.Parameter.empty or not _is_simple(ann):
+            ann = Any
+        default = ... if p.default is inspect.Parameter.empty else p.default
+        fields[n] = (ann, default)
+    model = pydantic.create_model(f"{fn.__name__}_args", __config__=pydantic.ConfigDict(
+        extra="allow" if accepts_any else "forbid", arbitrary_types_allowed=True), **fields)
+    try:
+        validated = model.model_validate(dict(args))
+    except pydantic.ValidationError as err:
+        raise ConfigError.from_pydantic(err, prefix=where) from None
+    return {k: getattr(validated, k) for k in args} | (validated.model_extra or {})
+
+
+def _is_simple(ann: Any) -> bool:
+    import typing
+
+    if ann in _SIMPLE:
+        return True
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return all(a in _SIMPLE or a is type(None) for a in typing.get_args(ann))
+    if origin in (tuple, list):
+        return all(a in _SIMPLE or a is Ellipsis for a in typing.get_args(ann))
+    if origin is typing.Literal:
+        return True
+    return False

@@ -1,0 +1,135 @@
+"""The PDE definition: written once, evaluated by autodiff at points or by FFT on grids."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+
+from .conditions import AbstractBoundary, Dirichlet
+from .domain import Box
+from .fields import DerivativeKey, Fields, RecordingFields, parse_name
+
+Coefficient = float | str  # a number, or the name of an entry of ``params`` ("-name" negates)
+NonlinearFn = Callable[[Fields, Mapping[str, Any]], Mapping[str, Any]]
+
+
+class PDE(eqx.Module):
+    """A semilinear PDE ``∂_t u = L u + N(u)`` (or ``0 = L u + N(u)`` without time).
+
+    ``L`` is a sum of constant-coefficient derivative terms, given as data so that a
+    spectral solver can turn it into a Fourier symbol; ``N`` is plain JAX code reading
+    values and derivatives by name from a :class:`~pdejax.pde.Fields` object, so that a
+    PINN evaluates it by forward-mode autodiff at single points and a spectral solver
+    by FFT on a whole grid.
+
+    Args:
+        name: identifier used in configs and run summaries.
+        fields: names of the unknown fields, e.g. ``("u",)``.
+        domain: the space(-time) box.
+        params: named scalar parameters, referenced by coefficients and ``nonlinear``.
+        linear: ``{field: {derivative: coefficient}}``, e.g. ``{"u": {"u_xx": "nu"}}``.
+        nonlinear: ``nonlinear(f, params) -> {field: value}``, e.g.
+            ``lambda f, p: {"u": -f.u * f.u_x}``; fields left out contribute zero.
+        initial: ``initial(x, params) -> {field: value}`` at one spatial point ``x`` of
+            shape ``(dim,)``; required for evolution problems.
+        boundary: a boundary condition (``Dirichlet``, ``Periodic``).
+        exact: optional closed-form solution on the host,
+            ``exact(points, params) -> values`` with points ``(N, dim + 1)`` and values
+            ``(N, len(fields))`` (NumPy, float64); used as the evaluation reference.
+
+    Example::
+
+        burgers = PDE(
+            name="burgers", fields=("u",), domain=Box(x=(-1, 1), t=(0, 1)),
+            params={"nu": 0.01 / jnp.pi},
+            linear={"u": {"u_xx": "nu"}},
+            nonlinear=lambda f, p: {"u": -f.u * f.u_x},
+            initial=lambda x, p: {"u": -jnp.sin(jnp.pi * x[0])},
+            boundary=Dirichlet(0.0),
+        )
+    """
+
+    name: str = eqx.field(static=True)
+    fields: tuple[str, ...] = eqx.field(static=True)
+    domain: Box = eqx.field(static=True)
+    params: dict[str, Any]
+    linear_spec: tuple[tuple[str, tuple[tuple[str, Coefficient], ...]], ...] = eqx.field(static=True)
+    nonlinear: NonlinearFn | None = eqx.field(static=True)
+    initial: Callable[..., Mapping[str, Any]] | None = eqx.field(static=True)
+    boundary: AbstractBoundary = eqx.field(static=True)
+    exact: Callable[..., Any] | None = eqx.field(static=True)
+
+    def __init__(self, *, name: str, fields: tuple[str, ...], domain: Box,
+                 params: Mapping[str, Any] | None = None,
+                 linear: Mapping[str, Mapping[str, Coefficient]] | None = None,
+                 nonlinear: NonlinearFn | None = None,
+                 initial: Callable[..., Mapping[str, Any]] | None = None,
+                 boundary: AbstractBoundary = Dirichlet(0.0),
+                 exact: Callable[..., Any] | None = None):
+        self.name, self.fields, self.domain = name, tuple(fields), domain
+        self.params = dict(params or {})
+        linear = dict(linear or {})
+        for field, terms in linear.items():
+            if field not in self.fields:
+                raise ValueError(f"linear term for unknown field {field!r}; fields are {self.fields}")
+            for deriv, coef in terms.items():
+                parse_name(deriv, self.fields, domain.coords)  # raises on a bad name
+                if isinstance(coef, str) and coef.removeprefix("-") not in self.params:
+                    raise ValueError(f"coefficient {coef!r} of {deriv} is not in params {sorted(self.params)}")
+        self.linear_spec = tuple((f, tuple(t.items())) for f, t in linear.items())
+        if domain.time is not None and initial is None:
+            raise ValueError(f"PDE {name!r} evolves in time and needs an initial condition")
+        self.nonlinear, self.initial, self.boundary, self.exact = nonlinear, initial, boundary, exact
+
+    @property
+    def evolution(self) -> bool:
+        """True for ``∂_t u = ...`` problems (the domain has a time interval)."""
+        return self.domain.time is not None
+
+    @property
+    def linear(self) -> dict[str, dict[str, Coefficient]]:
+        return {f: dict(t) for f, t in self.linear_spec}
+
+    def coefficient(self, coef: Coefficient) -> Any:
+        if isinstance(coef, str):
+            return -self.params[coef[1:]] if coef.startswith("-") else self.params[coef]
+        return coef
+
+    def linear_terms(self, f: Fields) -> dict[str, Any]:
+        """``L u`` per field (fields without linear terms are absent)."""
+        out: dict[str, Any] = {}
+        for field, terms in self.linear_spec:
+            for deriv, coef in terms:
+                term = self.coefficient(coef) * f[deriv]
+                out[field] = term if field not in out else out[field] + term
+        return out
+
+    def nonlinear_terms(self, f: Fields) -> dict[str, Any]:
+        """``N(u)`` per field (fields left out by ``nonlinear`` are absent)."""
+        if self.nonlinear is None:
+            return {}
+        out = dict(self.nonlinear(f, self.params))
+        unknown = set(out) - set(self.fields)
+        if unknown:
+            raise ValueError(f"nonlinear terms of {self.name!r} returned unknown fields {sorted(unknown)}")
+        return out
+
+    def rhs(self, f: Fields) -> dict[str, Any]:
+        """``L u + N(u)`` for every field (zero where a field has no terms)."""
+        lin, non = self.linear_terms(f), self.nonlinear_terms(f)
+        zero = f[self.fields[0]] * 0
+        return {k: lin.get(k, zero) + non.get(k, zero) for k in self.fields}
+
+    def initial_values(self, x: Any) -> Any:
+        """Initial fields at spatial point ``x`` (shape ``(dim,)``) → shape ``(n_fields,)``."""
+        values = self.initial(x, self.params)
+        return jnp.stack([jnp.asarray(values[k], x.dtype) for k in self.fields])
+
+    def requested_derivatives(self, coordinates: Mapping[str, Any], dtype=jnp.float32) -> set[DerivativeKey]:
+        """Every derivative that ``L`` and ``N`` read, found by one recording pass."""
+        rec = RecordingFields(self.fields, self.domain.coords, coordinates, dtype=dtype)
+        self.rhs(rec)
+        return rec.requested | {(k, ()) for k in self.fields}

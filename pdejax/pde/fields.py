@@ -1,0 +1,73 @@
+"""Named access to field values and derivatives: ``f.u``, ``f.u_x``, ``f.u_xy``, ``f.x``.
+
+The same :class:`Fields` object is built by every derivative provider (autodiff at a
+point, FFT on a grid), so a PDE's terms are written once and evaluated either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax.numpy as jnp
+
+# (field name, sorted tuple of (coordinate, order)) identifies one derivative.
+DerivativeKey = tuple[str, tuple[tuple[str, int], ...]]
+
+
+def parse_name(name: str, fields: tuple[str, ...], coords: tuple[str, ...]) -> DerivativeKey:
+    """``"u_xxy"`` → ``("u", (("x", 2), ("y", 1)))``; a plain field name has no orders."""
+    if name in fields:
+        return name, ()
+    head, sep, tail = name.rpartition("_")
+    if sep and head in fields and tail and all(c in coords for c in tail):
+        return head, tuple((c, tail.count(c)) for c in coords if c in tail)
+    raise AttributeError(
+        f"{name!r} is not a field or derivative here: fields are {fields}, derivatives are "
+        f"written like {fields[0]}_{coords[0]}{coords[0]} (coordinates {coords})")
+
+
+class Fields:
+    """Values, derivatives and coordinates looked up by name.
+
+    Args:
+        fields: field names of the PDE.
+        coords: spatial coordinate names.
+        lookup: ``lookup(key) -> array`` computes one derivative (see ``parse_name``).
+        coordinates: values of the coordinates (``x``, ``t``...) for source terms.
+    """
+
+    def __init__(self, fields: tuple[str, ...], coords: tuple[str, ...],
+                 lookup: Callable[[DerivativeKey], Any], coordinates: Mapping[str, Any]):
+        self._fields, self._coords = fields, coords
+        self._lookup, self._coordinates = lookup, dict(coordinates)
+        self._cache: dict[DerivativeKey, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._coordinates:
+            return self._coordinates[name]
+        key = parse_name(name, self._fields, self._coords)
+        if key not in self._cache:
+            self._cache[key] = self._lookup(key)
+        return self._cache[key]
+
+    __getitem__ = __getattr__
+
+
+class RecordingFields(Fields):
+    """Stand-in that records which derivatives a term function asks for.
+
+    Returns zeros of ``shape``; used once at trace time so that the real provider can
+    compute all requested derivatives together (one Taylor tower per direction).
+    """
+
+    def __init__(self, fields, coords, coordinates, shape=(), dtype=jnp.float32):
+        self.requested: set[DerivativeKey] = set()
+
+        def record(key: DerivativeKey):
+            self.requested.add(key)
+            return jnp.zeros(shape, dtype)
+
+        super().__init__(fields, coords, record, coordinates)

@@ -1,0 +1,77 @@
+"""Checkpoints: orbax-checkpoint behind one small class.
+
+Saves are atomic (orbax writes to a temporary directory and renames it when complete),
+so a kill mid-save leaves the previous checkpoints intact; only the newest ``keep``
+are kept. States are pytrees of arrays (``eqx.partition(model, eqx.is_array)``);
+restoring needs an abstract target with the same structure, then ``eqx.combine``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+for _name in ("absl", "orbax"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+class Checkpointer:
+    """Numbered checkpoints of a pytree of arrays plus a JSON-able metadata dict.
+
+    Args:
+        directory: where the numbered checkpoint folders go (created if needed).
+        keep: how many of the newest checkpoints to keep.
+
+    Example::
+
+        ckpt = Checkpointer(run_dir / "checkpoints", keep=3)
+        ckpt.save(100, state, {"phase": 0})
+        state, meta = ckpt.restore(abstract_like(state))
+    """
+
+    def __init__(self, directory: str | Path, *, keep: int = 3):
+        self.directory = Path(directory).absolute()
+        self._manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                                 enable_async_checkpointing=False),
+        )
+
+    def save(self, step: int, state: Any, metadata: dict[str, Any]) -> None:
+        """Write checkpoint ``step`` (blocking; atomic on completion)."""
+        self._manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(metadata)), force=True)
+        self._manager.wait_until_finished()
+
+    def latest_step(self) -> int | None:
+        self._manager.reload()
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        self._manager.reload()
+        return list(self._manager.all_steps())
+
+    def metadata(self, step: int | None = None) -> dict[str, Any]:
+        step = self.latest_step() if step is None else step
+        return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+
+    def restore(self, target: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
+        """Restore checkpoint ``step`` (default: latest) into the structure of ``target``.
+
+        ``target`` holds arrays or ``jax.ShapeDtypeStruct`` s (with shardings, to
+        restore sharded); returns ``(state, metadata)``.
+        """
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        out = self._manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+        return out.state, out.meta
+
+    def close(self) -> None:
+        self._manager.close()

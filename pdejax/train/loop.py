@@ -1,0 +1,238 @@
+"""The one training loop: compiled multi-step calls, logs, evaluation, checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from tqdm.auto import tqdm
+
+from ..objectives import AbstractObjective
+from ..parallel import data_mesh
+from .checkpoint import Checkpointer
+from .phases import AbstractPhase, OptaxPhase
+from .state import TrainState
+
+Record = dict[str, Any]
+
+
+class NonFiniteLoss(RuntimeError):
+    """A loss term became NaN or infinite; the run stopped before saving anything from it."""
+
+    def __init__(self, step: int, term: str, value: float):
+        self.step, self.term, self.value = step, term, value
+        super().__init__(f"loss term {term!r} is {value} at step {step}; training stopped. "
+                         "The last checkpoint (if any) holds the last finite state.")
+
+
+class Interrupted(RuntimeError):
+    """SIGINT/SIGTERM arrived; a checkpoint was saved at ``step``."""
+
+    def __init__(self, signum: int, step: int, saved: bool):
+        self.signum, self.step, self.saved = signum, step, saved
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} received: stopped at step {step}"
+                         + (" after saving a checkpoint" if saved else " (no checkpointer: nothing saved)"))
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns."""
+
+    model: Any
+    state: TrainState
+    history: list[Record]
+    metrics: dict[str, float]
+    steps: int
+    wall_s: float
+    compile_s: float
+    resumed_from: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _batch_constraint(mesh: Mesh) -> Callable[[Any], Any]:
+    n = mesh.shape["data"]
+    sharding = NamedSharding(mesh, P("data"))
+
+    def constrain(batch):
+        def leaf(x):
+            if n > 1 and getattr(x, "ndim", 0) >= 1 and x.shape[0] % n == 0:
+                return jax.lax.with_sharding_constraint(x, sharding)
+            return x
+
+        return jax.tree.map(leaf, batch)
+
+    return constrain
+
+
+@contextlib.contextmanager
+def _catch_signals():
+    """Record SIGINT/SIGTERM instead of dying, so the loop can save and stop cleanly."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, lambda signum, frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _crossed(prev: int, now: int, every: int) -> bool:
+    return every > 0 and now // every > prev // every
+
+
+def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase], *, seed: int = 0,
+        steps_per_call: int = 100, log_every: int = 100, eval_every: int = 1000,
+        checkpointer: Checkpointer | None = None, checkpoint_every: int = 1000, resume: bool = False,
+        mesh: Mesh | None = None, loss_weights: Mapping[str, float] | None = None,
+        callbacks: Sequence[Callable[[Record], None]] = (), progress: bool = True) -> FitResult:
+    """Train ``model`` on ``objective`` through ``phases`` (e.g. Adam then L-BFGS).
+
+    Each compiled call runs up to ``steps_per_call`` steps (``lax.scan``) so the host
+    syncs once per call. Logs, evaluations and checkpoints happen at multiples of
+    ``log_every``, ``eval_every`` and ``checkpoint_every`` (global steps) and at the
+    end. Parameters are replicated over ``mesh`` and batches sharded along its
+    ``data`` axis (default: one-device mesh).
+
+    Raises:
+        NonFiniteLoss: a loss term is NaN/inf; nothing from that call is saved.
+        Interrupted: SIGINT/SIGTERM; a checkpoint of the current step was saved.
+    """
+    mesh = mesh if mesh is not None else data_mesh(1)
+    weights = dict(loss_weights or {})
+    params, static = eqx.partition(model, eqx.is_array)
+    replicated = NamedSharding(mesh, P())
+    constrain = _batch_constraint(mesh)
+    dtype = jnp.zeros(()).dtype
+    k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
+    ends = np.cumsum([p.steps for p in phases]).tolist()
+    starts = [0] + ends[:-1]
+    total = ends[-1] if ends else 0
+
+    def init_phase(i: int, params, batch_state, key, step) -> TrainState:
+        state = phases[i].init(objective, params, static, key, batch_state, jnp.asarray(step, jnp.int32))
+        # Optimizer states may alias one buffer in several leaves; donation needs distinct ones.
+        return jax.tree.map(lambda x: jax.device_put(jnp.array(x, copy=True), replicated), state)
+
+    batch_state = objective.init_batch_state(k_init, dtype)
+    phase_idx, resumed_from = 0, None
+    if resume and checkpointer is not None and checkpointer.latest_step() is not None:
+        meta = checkpointer.metadata()
+        phase_idx = int(meta["phase"])
+        template = init_phase(phase_idx, params, batch_state, k_train, meta["step"])
+        target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), template)
+        state, _ = checkpointer.restore(target)
+        resumed_from = int(state.step)
+    else:
+        state = init_phase(0, params, batch_state, k_train, 0)
+
+    compiled: dict[tuple[int, int], Any] = {}
+    compile_s = 0.0
+
+    def runner(i: int, n: int):
+        nonlocal compile_s
+        if (i, n) not in compiled:
+            fn = jax.jit(lambda s: phases[i].run(objective, static, weights, constrain, s, n),
+                         donate_argnums=0)
+            t0 = time.perf_counter()
+            compiled[(i, n)] = fn.lower(state).compile()
+            compile_s += time.perf_counter() - t0
+        return compiled[(i, n)]
+
+    evaluate = jax.jit(lambda p: objective.evaluate(eqx.combine(p, static)))
+
+    def save(step: int, i: int):
+        if checkpointer is not None:
+            checkpointer.save(step, state, {"step": step, "phase": i, "phase_name": type(phases[i]).__name__})
+
+    history: list[Record] = []
+    notes: list[str] = []
+    metrics: dict[str, float] = {}
+    step = int(state.step)
+    t_start = time.perf_counter()
+    bar = tqdm(total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
+               mininterval=0.5, desc="train")
+    try:
+        with _catch_signals() as received:
+            while phase_idx < len(phases):
+                end = ends[phase_idx]
+                phase = phases[phase_idx]
+                stalled = False
+                while step < end:
+                    n = min(steps_per_call - step % steps_per_call, end - step)
+                    t0 = time.perf_counter()
+                    run = runner(phase_idx, n)
+                    state, per_step, last = run(state)
+                    per_step, last = jax.device_get((per_step, last))
+                    prev, step = step, step + n
+                    _check_finite(per_step, last, prev)
+                    dt = time.perf_counter() - t0
+                    bar.update(n)
+                    bar.set_postfix(loss=f"{per_step['loss'][-1]:.3e}", steps_s=f"{n / dt:.0f}")
+                    if "accepted" in per_step and not per_step["accepted"].any():
+                        stalled = True
+                        notes.append(f"{type(phase).__name__} made no progress from step {prev}; "
+                                     f"phase ended at step {step}")
+                    finished = step == end or stalled
+                    if _crossed(prev, step, log_every) or finished or received:
+                        record = {"step": step, "phase": type(phase).__name__,
+                                  **{k: float(v[-1]) for k, v in per_step.items()},
+                                  **{k: float(v) for k, v in last.items()},
+                                  "wall_s": time.perf_counter() - t_start, "steps_per_s": n / dt}
+                        if isinstance(phase, OptaxPhase):
+                            record["lr"] = phase.learning_rate(step - starts[phase_idx])
+                        if _crossed(prev, step, eval_every) or (finished and phase_idx == len(phases) - 1):
+                            metrics = {k: float(v) for k, v in jax.device_get(evaluate(state.params)).items()}
+                            record.update(metrics)
+                        history.append(record)
+                        for cb in callbacks:
+                            cb(record)
+                    if _crossed(prev, step, checkpoint_every) or finished:
+                        save(step, phase_idx)
+                    if received:
+                        if not (_crossed(prev, step, checkpoint_every) or finished):
+                            save(step, phase_idx)
+                        raise Interrupted(received[0], step, checkpointer is not None)
+                    if stalled:
+                        break
+                phase_idx += 1
+                if phase_idx < len(phases):
+                    state = init_phase(phase_idx, state.params, state.batch_state, state.key, step)
+                    if stalled:
+                        total -= end - step
+    finally:
+        bar.close()
+    if not metrics:
+        metrics = {k: float(v) for k, v in jax.device_get(evaluate(state.params)).items()}
+    return FitResult(model=eqx.combine(state.params, static), state=state, history=history, metrics=metrics,
+                     steps=step, wall_s=time.perf_counter() - t_start, compile_s=compile_s,
+                     resumed_from=resumed_from, notes=notes)
+
+
+def _check_finite(per_step: Mapping[str, np.ndarray], last: Mapping[str, np.ndarray], first_step: int):
+    bad_steps = [int(np.argmax(~np.isfinite(v))) for v in per_step.values() if not np.all(np.isfinite(v))]
+    if bad_steps:
+        i = min(bad_steps)
+        terms = [k for k, v in per_step.items() if not math.isfinite(v[i])]
+        term = next((k for k in terms if k != "loss"), terms[0])
+        raise NonFiniteLoss(first_step + i, term, float(per_step[term][i]))
+    for k, v in last.items():
+        if not np.all(np.isfinite(v)):
+            raise NonFiniteLoss(first_step + len(next(iter(per_step.values()))) - 1, k, float(v))

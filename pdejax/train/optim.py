@@ -1,0 +1,84 @@
+"""Optimizers and learning-rate schedules by name, from ``optax`` and ``optax.contrib``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import optax
+import optax.contrib
+
+from ..config.errors import ConfigError
+from ..config.registry import suggest, validate_call_args
+
+# Optax functions that are not whole optimizers (building blocks, wrappers) are left out.
+_NOT_OPTIMIZERS = {"lbfgs", "chain", "named_chain", "multi_transform", "inject_hyperparams",
+                   "inject_stateful_hyperparams", "apply_every", "masked", "flatten", "sam",
+                   "mechanize", "reduce_on_plateau", "differentially_private_aggregate",
+                   "hutchinson_estimator_diag_hessian", "normalize", "split_real_and_imaginary",
+                   "galore", "dpsgd", "schedule_free", "identity", "set_to_zero"}
+
+
+def _optimizers(module) -> dict[str, Any]:
+    out = {}
+    for name in dir(module):
+        fn = getattr(module, name)
+        if name.startswith(("_", "scale", "add_", "clip", "keep", "zero", "trace", "ema")) \
+                or name in _NOT_OPTIMIZERS or not inspect.isfunction(fn):
+            continue
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            continue
+        if "learning_rate" in params:
+            out[name] = fn
+    return out
+
+
+OPTIMIZERS: dict[str, Any] = _optimizers(optax) | {f"contrib.{k}": v for k, v in _optimizers(optax.contrib).items()}
+SCHEDULES: dict[str, Any] = {
+    name: getattr(optax, name) for name in dir(optax)
+    if (name.endswith("_schedule") or name in {"exponential_decay", "piecewise_interpolate_schedule"})
+    and not name.startswith(("_", "join", "inject", "scale"))
+}
+
+
+def optimizer_names() -> list[str]:
+    return sorted(OPTIMIZERS)
+
+
+def build_schedule(spec: float | Mapping[str, Any], *, where: str) -> optax.Schedule | float:
+    """A float, or ``{name: <optax schedule>, <its arguments>...}`` → schedule."""
+    if isinstance(spec, (int, float)):
+        if not spec > 0:
+            raise ConfigError(where, spec, "a positive learning rate")
+        return float(spec)
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    if name not in SCHEDULES:
+        raise ConfigError(f"{where}.name", name, f"an optax schedule: {suggest(str(name), sorted(SCHEDULES))}")
+    args = validate_call_args(SCHEDULES[name], spec, where=where)
+    for k in ("init_value", "peak_value", "value"):
+        if k in args and not args[k] > 0:
+            raise ConfigError(f"{where}.{k}", args[k], "a positive learning rate")
+    return SCHEDULES[name](**args)
+
+
+def build_optimizer(name: str, learning_rate: float | Mapping[str, Any], args: Mapping[str, Any] | None = None,
+                    clip_norm: float | None = None, *, where: str = "optimizer"
+                    ) -> tuple[optax.GradientTransformation, optax.Schedule | float]:
+    """``optax.<name>(learning_rate, **args)`` (or ``optax.contrib.<name>``), optionally after
+    global-norm clipping. Returns ``(optimizer, learning-rate schedule)``."""
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"{where}.name", name, f"an optax optimizer: {suggest(name, optimizer_names())}")
+    lr = build_schedule(learning_rate, where=f"{where}.learning_rate")
+    kwargs = validate_call_args(OPTIMIZERS[name], dict(args or {}), where=f"{where}.args",
+                                provided=frozenset({"learning_rate"}))
+    try:
+        opt = OPTIMIZERS[name](learning_rate=lr, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}.args", dict(args or {}), f"arguments optax.{name} accepts ({err})") from None
+    if clip_norm is not None:
+        opt = optax.chain(optax.clip_by_global_norm(clip_norm), opt)
+    return opt, lr
