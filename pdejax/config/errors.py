@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 
@@ -15,20 +16,42 @@ class ConfigError(ValueError):
         valid: what would be accepted, in words.
     """
 
-    def __init__(self, key: str, value: Any, valid: str):
+    def __init__(self, key: str, value: Any, valid: str, *, message: str | None = None):
         self.key, self.value, self.valid = key, value, valid
-        super().__init__(f"{key} = {value!r} is invalid: expected {valid}.")
+        super().__init__(message or f"{key} = {value!r} is invalid: expected {valid}.")
 
     @classmethod
-    def from_pydantic(cls, err: Any, prefix: str = "") -> "ConfigError":
+    def unknown_key(cls, key: str, value: Any, valid_keys: list[str]) -> "ConfigError":
+        leaf = key.rsplit(".", 1)[-1]
+        close = difflib.get_close_matches(leaf, valid_keys, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        valid = ", ".join(valid_keys)
+        return cls(key, value, f"one of the keys {valid}",
+                   message=f"unknown config key {key!r} (value {value!r}). Valid keys here: {valid}.{hint}")
+
+    @classmethod
+    def from_pydantic(cls, err: Any, prefix: str = "", root: Any = None) -> "ConfigError":
         first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        key = ".".join(p for p in (prefix, loc) if p)
-        msg = first["msg"]
+        loc = [str(p) for p in first["loc"]]
+        key = ".".join(p for p in (prefix, *loc) if p)
         if first["type"] == "extra_forbidden":
-            return cls(key, first.get("input"), "no such key here (check the spelling)")
+            return cls.unknown_key(key, first.get("input"), _fields_at(root, loc[:-1]))
         if first["type"] == "missing":
-            return cls(key, "<missing>", "a value: this key is required")
-        valid = msg[0].lower() + msg[1:] if msg else "a valid value"
-        valid = valid.removeprefix("input should be ").removeprefix("value error, ")
+            return cls(key, None, "a value",
+                       message=f"missing required config key {key!r}")
+        msg = first["msg"]
+        valid = (msg[0].lower() + msg[1:]) if msg else "a valid value"
+        for prefix_text in ("input should be ", "value error, ", "assertion failed, "):
+            valid = valid.removeprefix(prefix_text)
         return cls(key, first.get("input"), valid)
+
+
+def _fields_at(root: Any, loc: list[str]) -> list[str]:
+    """Field names of the pydantic model reached from ``root`` along ``loc``."""
+    model = root
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return sorted(getattr(model, "model_fields", {}))

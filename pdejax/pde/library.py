@@ -12,6 +12,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from ..config.errors import ConfigError
 from ..config.registry import Registry
 from .base import PDE
 from .conditions import Dirichlet, Periodic
@@ -26,7 +27,7 @@ def burgers(nu: float = 0.01 / math.pi, x_min: float = -1.0, x_max: float = 1.0,
             t_final: float = 1.0) -> PDE:
     """Viscous Burgers u_t + u u_x = nu u_xx, u(x,0) = -sin(pi x), u(±1,t) = 0 (Raissi et al.)."""
     if nu <= 0:
-        raise ValueError(f"nu must be positive, got {nu}")
+        raise ConfigError("nu", nu, "a positive viscosity")
 
     def exact(points, params):
         if (x_min, x_max) != (-1.0, 1.0):

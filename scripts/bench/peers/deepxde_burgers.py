@@ -31,6 +31,17 @@ requires of every PDE function: ``y`` and the derivatives come as
 ``(array, function)`` tuples, so the residual takes their ``[0]`` entries.
 (The upstream example does not list jax among its supported backends.)
 
+Threads and machine load
+------------------------
+PyTorch uses ``torch.get_num_threads()`` intra-op threads (by default one
+per core, so 2 on the project's 2-core machines), reported as ``threads``.
+``--threads N`` overrides it. Run it on a quiet machine. When other processes
+keep the cores busy, torch's OpenMP threads spin-wait on each other and the
+time per iteration can grow by 10-50x. In one run with a load average of
+about 6 on 2 cores, it took 549 ms/iter with 2 threads and 12 ms/iter with
+``--threads 1``. The JSON records the 1-minute load average just before and
+just after the timed run, so runs like that can be spotted.
+
 Output
 ------
 Exactly one JSON object on one line on stdout, e.g.::
@@ -106,6 +117,13 @@ def _parse_args(argv=None):
     if args.warmup < 0:
         p.error("--warmup must be >= 0")
     return args
+
+
+def _loadavg_1m():
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not available on every platform
+        return None
 
 
 def _build_model(dde, np, backend):
@@ -189,9 +207,11 @@ def main(argv=None) -> int:
         if args.warmup > 0:
             model.train(iterations=args.warmup, display_every=display_every)
 
+        load_before = _loadavg_1m()
         t0 = time.perf_counter()
         model.train(iterations=args.iterations, display_every=display_every)
         elapsed = time.perf_counter() - t0
+        load_after = _loadavg_1m()
 
         loss_terms = [float(v) for v in np.ravel(model.train_state.loss_train)]
 
@@ -200,6 +220,11 @@ def main(argv=None) -> int:
             "dtype": dde.config.real.precision and f"float{dde.config.real.precision}",
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
+            # 1-minute load average just before / after the timed run: other
+            # busy processes on a 2-core box skew the timing badly (see
+            # module docstring), and this makes such runs recognisable.
+            "loadavg_1m_before": load_before,
+            "loadavg_1m_after": load_after,
             "seed": args.seed,
             "warmup": args.warmup,
             "iterations": args.iterations,

@@ -98,6 +98,39 @@ def _crossed(prev: int, now: int, every: int) -> bool:
     return every > 0 and now // every > prev // every
 
 
+class Start:
+    """How a run begins: the initial state of any phase, or the state in a checkpoint."""
+
+    def __init__(self, objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase],
+                 seed: int, mesh: Mesh):
+        self.objective, self.phases = objective, phases
+        self.params, self.static = eqx.partition(model, eqx.is_array)
+        self.replicated = NamedSharding(mesh, P())
+        k_init, self.key = jax.random.split(jax.random.PRNGKey(seed))
+        self.batch_state = objective.init_batch_state(k_init, jnp.zeros(()).dtype)
+
+    def _init(self, i: int, params, batch_state, key, step) -> TrainState:
+        phase = self.phases[i]
+        return phase.init(phase.objective_for(self.objective), params, self.static, key, batch_state,
+                          jnp.asarray(step, jnp.int32))
+
+    def state(self, i: int, params, batch_state, key, step) -> TrainState:
+        """Phase ``i``'s starting state, replicated over the mesh."""
+        state = self._init(i, params, batch_state, key, step)
+        # Optimizer states may alias one buffer in several leaves; donation needs distinct ones.
+        return jax.tree.map(lambda x: jax.device_put(jnp.array(x, copy=True), self.replicated), state)
+
+    def restore(self, checkpointer: Checkpointer, step: int | None = None) -> tuple[TrainState, int]:
+        """``(state, phase index)`` from checkpoint ``step`` (default: latest)."""
+        meta = checkpointer.metadata(step)
+        i = int(meta["phase"])
+        template = jax.eval_shape(lambda: self._init(i, self.params, self.batch_state, self.key, meta["step"]))
+        target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated),
+                              template)
+        state, _ = checkpointer.restore(target, meta["step"])
+        return state, i
+
+
 def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase], *, seed: int = 0,
         steps_per_call: int = 100, log_every: int = 100, eval_every: int = 1000,
         checkpointer: Checkpointer | None = None, checkpoint_every: int = 1000, resume: bool = False,
@@ -117,31 +150,20 @@ def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase
     """
     mesh = mesh if mesh is not None else data_mesh(1)
     weights = dict(loss_weights or {})
-    params, static = eqx.partition(model, eqx.is_array)
     replicated = NamedSharding(mesh, P())
     constrain = _batch_constraint(mesh)
-    dtype = jnp.zeros(()).dtype
-    k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
+    start = Start(objective, model, phases, seed, mesh)
+    static = start.static
     ends = np.cumsum([p.steps for p in phases]).tolist()
     starts = [0] + ends[:-1]
     total = ends[-1] if ends else 0
-
-    def init_phase(i: int, params, batch_state, key, step) -> TrainState:
-        state = phases[i].init(objective, params, static, key, batch_state, jnp.asarray(step, jnp.int32))
-        # Optimizer states may alias one buffer in several leaves; donation needs distinct ones.
-        return jax.tree.map(lambda x: jax.device_put(jnp.array(x, copy=True), replicated), state)
-
-    batch_state = objective.init_batch_state(k_init, dtype)
-    phase_idx, resumed_from = 0, None
+    resumed_from = None
     if resume and checkpointer is not None and checkpointer.latest_step() is not None:
-        meta = checkpointer.metadata()
-        phase_idx = int(meta["phase"])
-        template = init_phase(phase_idx, params, batch_state, k_train, meta["step"])
-        target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), template)
-        state, _ = checkpointer.restore(target)
+        state, phase_idx = start.restore(checkpointer)
         resumed_from = int(state.step)
     else:
-        state = init_phase(0, params, batch_state, k_train, 0)
+        state, phase_idx = start.state(0, start.params, start.batch_state, start.key, 0), 0
+    objectives = [p.objective_for(objective) for p in phases]
 
     compiled: dict[tuple[int, int], Any] = {}
     compile_s = 0.0
@@ -149,7 +171,7 @@ def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase
     def runner(i: int, n: int):
         nonlocal compile_s
         if (i, n) not in compiled:
-            fn = jax.jit(lambda s: phases[i].run(objective, static, weights, constrain, s, n),
+            fn = jax.jit(lambda s: phases[i].run(objectives[i], static, weights, constrain, s, n),
                          donate_argnums=0)
             t0 = time.perf_counter()
             compiled[(i, n)] = fn.lower(state).compile()
@@ -214,7 +236,7 @@ def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase
                         break
                 phase_idx += 1
                 if phase_idx < len(phases):
-                    state = init_phase(phase_idx, state.params, state.batch_state, state.key, step)
+                    state = start.state(phase_idx, state.params, state.batch_state, state.key, step)
                     if stalled:
                         total -= end - step
     finally:

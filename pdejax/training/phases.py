@@ -36,6 +36,10 @@ class AbstractPhase(eqx.Module):
 
     steps: int = eqx.field(static=True)
 
+    def objective_for(self, default: AbstractObjective) -> AbstractObjective:
+        """The objective this phase trains (phases may override the run's, e.g. more points)."""
+        return default
+
     @abc.abstractmethod
     def init(self, objective: AbstractObjective, params: Any, static: Any, key: Any,
              batch_state: Any, step: Any) -> TrainState:
@@ -87,6 +91,10 @@ class LBFGSPhase(AbstractPhase):
     """
 
     memory_size: int = eqx.field(static=True, default=10)
+    objective: AbstractObjective | None = None
+
+    def objective_for(self, default):
+        return self.objective if self.objective is not None else default
 
     def _optimizer(self):
         return optax.lbfgs(memory_size=self.memory_size)

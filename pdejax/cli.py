@@ -1,0 +1,104 @@
+"""Command line: ``pdejax train | list | eval``.
+
+Bad input ends with a one-paragraph message naming the key or file and exit status 2;
+a non-finite loss with status 3; SIGINT/SIGTERM save a checkpoint and exit 130/143.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+
+from .config.errors import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pdejax", description="Solve and learn PDEs in JAX.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train from a YAML config", description=(
+        "Train from CONFIG with optional key.sub=value overrides; writes a run directory "
+        "(config.yaml, metrics.jsonl, checkpoints/, plots/, summary.json)."))
+    t.add_argument("config", nargs="?", help="YAML config (optional with --resume)")
+    t.add_argument("overrides", nargs="*", help="key.sub=value overrides")
+    t.add_argument("--run-dir", help="write the run exactly here (new or empty directory)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its latest checkpoint")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.add_parser("list", help="registered PDEs, models, optimizers, samplers, schedules")
+    e = sub.add_parser("eval", help="print a run's summary metrics as JSON")
+    e.add_argument("run_dir")
+    return p
+
+
+def _train(args: argparse.Namespace) -> int:
+    from . import experiment
+    from .training import Interrupted, NonFiniteLoss
+
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config:  # `pdejax train --resume DIR key=value`
+        overrides.insert(0, config)
+        config = None
+    if config is None and args.resume is None:
+        raise ConfigError("config", None, "a YAML config path (or --resume RUN_DIR)")
+    try:
+        run = experiment.train(config, overrides, run_dir=args.run_dir, resume=args.resume,
+                               progress=False if args.no_progress else None)
+    except NonFiniteLoss as err:
+        print(f"pdejax: error: {err}", file=sys.stderr)
+        return 3
+    except Interrupted as err:
+        print(f"pdejax: {err}. Continue with: pdejax train --resume <run dir>", file=sys.stderr)
+        return 128 + err.signum
+    s = run.summary
+    metrics = ", ".join(f"{k} = {v:.3e}" for k, v in s.get("metrics", {}).items())
+    print(f"run: {run.directory}\nsteps: {s['steps']}, wall: {s['wall_s']:.1f} s "
+          f"(compile {s['compile_s']:.1f} s){', ' + metrics if metrics else ''}")
+    return 0
+
+
+def _list() -> int:
+    from .models import MODELS
+    from .pde import PDES
+    from .sampling import SAMPLERS
+    from .training import OPTIMIZERS, SCHEDULES
+
+    for title, entries in (("PDEs", PDES.describe()), ("models", MODELS.describe()),
+                           ("samplers", SAMPLERS.describe())):
+        print(f"{title}:")
+        for name, doc in entries.items():
+            print(f"  {name:<12} {doc}")
+    print("optimizers (optax; plus lbfgs as a phase):\n  " + ", ".join(sorted(OPTIMIZERS)))
+    print("learning-rate schedules (optax):\n  " + ", ".join(sorted(SCHEDULES)))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    path = Path(args.run_dir) / "summary.json"
+    if not path.is_file():
+        raise ConfigError("run_dir", args.run_dir, "a finished run directory (with summary.json)")
+    summary = json.loads(path.read_text())
+    print(json.dumps({"run": args.run_dir, "steps": summary["steps"], **summary["metrics"]}, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "list":
+            return _list()
+        return _eval(args)
+    except ConfigError as err:
+        print(f"pdejax: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
