@@ -68,14 +68,7 @@ def build(config: ConfigSource, overrides: Sequence[str] = ()) -> Experiment:
     cfg = load_config(config, overrides)
     _set_dtype(cfg.dtype)
     dtype = jnp.float64 if cfg.dtype == "float64" else jnp.float32
-    try:
-        pde = PDES.build(cfg.pde.name, cfg.pde.args, where="pde")
-    except ConfigError as err:
-        if err.key.startswith("pde"):
-            raise
-        raise ConfigError(f"pde.{err.key}", err.value, err.valid) from None
-    except ValueError as err:
-        raise ConfigError("pde", cfg.pde.args, f"valid parameters for {cfg.pde.name} ({err})") from None
+    pde = PDES.build(cfg.pde.name, cfg.pde.args, where="pde")
     try:
         mesh = data_mesh(cfg.parallel.data)
     except ValueError as err:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import types
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -75,7 +77,12 @@ class Registry:
     def build(self, name: str, args: Mapping[str, Any], *, where: str, **provided: Any) -> Any:
         """Validate ``args`` then call the entry with them and the framework's ``provided``."""
         kwargs = self.validate_args(name, args, where=where)
-        return self.get(name, where=f"{where}.name")(**provided, **kwargs)
+        try:
+            return self.get(name, where=f"{where}.name")(**provided, **kwargs)
+        except ConfigError as err:  # an entry's own check on one argument: prefix the section
+            raise ConfigError(f"{where}.{err.key}", err.value, err.valid) from None
+        except ValueError as err:
+            raise ConfigError(where, dict(args), f"valid arguments for {self.kind} {name!r} ({err})") from None
 
 
 def suggest(name: str, valid: list[str]) -> str:
@@ -102,10 +109,14 @@ def validate_call_args(fn: Callable[..., Any], args: Mapping[str, Any], *, where
         if key not in params and not accepts_any:
             valid = sorted(params) or ["(no arguments)"]
             raise ConfigError(f"{where}.{key}", args[key], f"an argument of {fn.__name__}: {suggest(key, valid)}")
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: fall back to what the signature holds
+        hints = {}
     fields: dict[str, Any] = {}
     for n, p in params.items():
-        ann = p.annotation
-        if isinstance(ann, str):  # postponed annotations: resolve simple names only
+        ann = hints.get(n, p.annotation)
+        if isinstance(ann, str):
             ann = {"int": int, "float": float, "bool": bool, "str": str}.get(ann, Any)
         if ann is inspect.Parameter.empty or not _is_simple(ann):
             ann = Any
@@ -121,12 +132,10 @@ def validate_call_args(fn: Callable[..., Any], args: Mapping[str, Any], *, where
 
 
 def _is_simple(ann: Any) -> bool:
-    import typing
-
     if ann in _SIMPLE:
         return True
     origin = typing.get_origin(ann)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         return all(a in _SIMPLE or a is type(None) for a in typing.get_args(ann))
     if origin in (tuple, list):
         return all(a in _SIMPLE or a is Ellipsis for a in typing.get_args(ann))

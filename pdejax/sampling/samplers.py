@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from ..config.errors import ConfigError
 from ..config.registry import Registry
 
 ScoreFn = Callable[[Float[Array, "n d"]], Float[Array, " n"]]
@@ -100,6 +101,7 @@ def uniform(lower, upper, n) -> Uniform:
 def rad(lower, upper, n, every: int = 1000, k: float = 1.0, c: float = 1.0,
         pool_factor: int = 4) -> RAD:
     """Residual-based adaptive distribution (Wu et al. 2023), resampled every ``every`` steps."""
-    if every < 1 or pool_factor < 1 or c < 0 or k < 0:
-        raise ValueError("rad needs every >= 1, pool_factor >= 1, k >= 0, c >= 0")
+    for key, value, low in (("every", every, 1), ("pool_factor", pool_factor, 1), ("k", k, 0), ("c", c, 0)):
+        if value < low:
+            raise ConfigError(key, value, f"a number >= {low}")
     return RAD(tuple(lower), tuple(upper), n, every, k, c, pool_factor)

@@ -59,8 +59,9 @@ def build_schedule(spec: float | Mapping[str, Any], *, where: str) -> optax.Sche
     if name not in SCHEDULES:
         raise ConfigError(f"{where}.name", name, f"an optax schedule: {suggest(str(name), sorted(SCHEDULES))}")
     args = validate_call_args(SCHEDULES[name], spec, where=where)
-    for k in ("init_value", "peak_value", "value"):
-        if k in args and not args[k] > 0:
+    for k in ("init_value", "peak_value", "value", "end_value"):
+        # Warm-up schedules may start (or decay) to zero; none may go negative.
+        if k in args and (args[k] < 0 or (k == "peak_value" and args[k] == 0)):
             raise ConfigError(f"{where}.{k}", args[k], "a positive learning rate")
     return SCHEDULES[name](**args)
 

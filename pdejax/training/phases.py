@@ -87,7 +87,8 @@ class LBFGSPhase(AbstractPhase):
     The batch is drawn once when the phase starts and kept in the train state, so the
     loss is deterministic as L-BFGS requires. Robust in float32: a step whose line
     search ends at a non-finite or higher loss is rejected and the previous iterate
-    kept, so the phase stalls harmlessly instead of producing NaNs.
+    kept and the L-BFGS memory restarted from it; if no step of a whole call is
+    accepted the phase ends early (converged or stuck) instead of producing NaNs.
     """
 
     memory_size: int = eqx.field(static=True, default=10)
@@ -122,9 +123,11 @@ class LBFGSPhase(AbstractPhase):
             params = optax.apply_updates(state.params, updates)
             new_value = optax.tree_utils.tree_get(opt_state, "value")
             ok = jnp.isfinite(new_value) & (new_value <= value)
-            keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-            new = TrainState(state.step + 1, keep(params, state.params), keep(opt_state, state.opt_state),
-                             state.batch_state, state.key)
+            # A rejected step keeps the iterate and restarts L-BFGS from it with an empty
+            # memory (steepest descent + line search), the standard remedy in float32.
+            params = jax.tree.map(lambda a, b: jnp.where(ok, a, b), params, state.params)
+            opt_state = jax.lax.cond(ok, lambda: opt_state, lambda: opt.init(state.params))
+            new = TrainState(state.step + 1, params, opt_state, state.batch_state, state.key)
             return new, {"loss": jnp.where(ok, new_value, value), "accepted": ok.astype(value.dtype)}
 
         state, per_step = jax.lax.scan(one, state, None, length=n)

@@ -209,15 +209,17 @@ def main(argv=None) -> int:
 
         load_before = _loadavg_1m()
         t0 = time.perf_counter()
+        c0 = time.process_time()
         model.train(iterations=args.iterations, display_every=display_every)
         elapsed = time.perf_counter() - t0
+        cpu = time.process_time() - c0
         load_after = _loadavg_1m()
 
         loss_terms = [float(v) for v in np.ravel(model.train_state.loss_train)]
 
     result.update(
         {
-            "dtype": dde.config.real.precision and f"float{dde.config.real.precision}",
+            "dtype": f"float{dde.config.real.precision}",
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
             # 1-minute load average just before / after the timed run: other
@@ -230,6 +232,9 @@ def main(argv=None) -> int:
             "iterations": args.iterations,
             "total_s": elapsed,
             "ms_per_iter": 1e3 * elapsed / args.iterations,
+            # CPU time of this process (all threads) per iteration. Well
+            # below ms_per_iter means the process was starved by other load.
+            "cpu_ms_per_iter": 1e3 * cpu / args.iterations,
             "final_train_loss": float(sum(loss_terms)),
             "final_train_loss_terms": loss_terms,  # [pde, bc, ic]
             "steps_total": int(model.train_state.step),

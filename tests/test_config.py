@@ -1,0 +1,90 @@
+"""Bad input is rejected before compilation, naming the key, the value and what is valid."""
+
+import subprocess
+import sys
+
+import pytest
+
+from pdejax import ConfigError, build
+from pdejax.config.loading import load_config
+from tests.conftest import REPO, tiny_config
+
+
+@pytest.mark.parametrize("override, key, words", [
+    (["optimizer.lr=1e-3"], "optimizer.lr", "learning_rate"),
+    (["trian.steps=3"], "trian", "train"),
+    (["train.steps=many"], "train.steps", "integer"),
+    (["optimizer.learning_rate=-0.1"], "optimizer.learning_rate", "positive"),
+    (["optimizer.name=adamm"], "optimizer.name", "adam"),
+    (["pde.name=burger"], "pde.name", "burgers"),
+    (["pde.nu=0"], "pde.nu", "positive"),
+    (["model.name=transformer"], "model.name", "mlp"),
+    (["model.width=wide"], "model.width", "integer"),
+    (["model.activation=relu6"], "model.activation", "tanh"),
+    (["objective.sampler.name=sobol2"], "objective.sampler.name", "rad"),
+    (["objective.sampler.name=rad", "objective.sampler.every=0"], "objective.sampler.every", ">= 1"),
+    (["train.log_every=75"], "train.log_every", "multiple of steps_per_call"),
+    (["dtype=float16"], "dtype", "float32"),
+    (["objective.weights.inital=10"], "objective.weights.inital", "residual"),
+    (["objective.constraint=soft"], "objective.n_boundary", "boundary"),
+    (["parallel.data=64"], "parallel.data", "devices"),
+    (["objective.n_collocation=130", "parallel.data=4"], "objective.n_collocation", "multiple"),
+    (["optimizer.args.beta1=0.9"], "optimizer.args.beta1", "b1"),
+    (["optimizer.learning_rate.name=cosine_decay_schedule", "optimizer.learning_rate.init_value=1e-3"],
+     "optimizer.learning_rate.decay_steps", "required"),
+])
+def test_bad_config_names_key(override, key, words):
+    with pytest.raises(ConfigError) as info:
+        build(tiny_config(), override)
+    msg = str(info.value)
+    assert info.value.key == key, msg
+    assert key in msg and words in msg, msg
+
+
+def test_good_config_builds_everything():
+    exp = build(tiny_config(), ["optimizer.name=contrib.prodigy", "optimizer.learning_rate=1.0",
+                                "lbfgs.steps=10", "objective.sampler.name=rad"])
+    assert [type(p).__name__ for p in exp.phases] == ["OptaxPhase", "LBFGSPhase"]
+    assert exp.objective.loss_names == ("residual",)
+    assert exp.grid_shape == (32, 10)
+
+
+def test_schedule_and_optax_contrib_args_are_typed():
+    cfg = load_config(tiny_config(), ["optimizer.learning_rate.name=warmup_cosine_decay_schedule",
+                                      "optimizer.learning_rate.init_value=0.0",
+                                      "optimizer.learning_rate.peak_value=1e-3",
+                                      "optimizer.learning_rate.warmup_steps=10",
+                                      "optimizer.learning_rate.decay_steps=100"])
+    build(cfg)
+
+
+def test_cli_bad_config_exits_2_without_traceback_or_run_dir(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "pdejax.cli", "train", str(REPO / "configs/pinn/burgers.yaml"),
+                           "optimizer.learning_rate=-1", "--run-dir", str(run_dir)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "optimizer.learning_rate = -1" in proc.stderr and "positive" in proc.stderr
+    assert not run_dir.exists()
+
+
+def test_cli_missing_config_file(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pdejax.cli", "train", "nope.yaml"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "nope.yaml" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_malformed_yaml(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pde: {name: burgers\nmodel: [")
+    proc = subprocess.run([sys.executable, "-m", "pdejax.cli", "train", str(bad)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "valid YAML" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_list_names_registries():
+    proc = subprocess.run([sys.executable, "-m", "pdejax.cli", "list"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for name in ("burgers", "mlp", "rad", "adam", "contrib.prodigy", "cosine_decay_schedule"):
+        assert name in proc.stdout
