@@ -15,6 +15,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +261,7 @@ def _versions() -> dict[str, str]:
 
 
 def _save_model(path: Path, model: Any) -> None:
+    shutil.rmtree(path, ignore_errors=True)  # a resumed run replaces the model it had
     ckpt = Checkpointer(path, keep=1)
     try:
         ckpt.save(0, eqx.filter(model, eqx.is_array), {"kind": "model"})

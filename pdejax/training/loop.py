@@ -128,7 +128,10 @@ class Start:
         target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated),
                               template)
         state, _ = checkpointer.restore(target, meta["step"])
-        return state, i
+        state = jax.block_until_ready(state)
+        # Restored arrays may share host memory with the reader; the step donates its
+        # input buffers, so hand it private copies.
+        return jax.tree.map(lambda x: jax.device_put(jnp.array(x, copy=True), self.replicated), state), i
 
 
 def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase], *, seed: int = 0,
