@@ -76,7 +76,9 @@ def point_derivatives(fn: PointFn, point: Float[Array, " n"], requests: Iterable
     Returns:
         ``{key: scalar}`` for every request.
     """
-    requests = set(requests)
+    # Sorted, not a set: set order of strings changes between processes (hash
+    # randomisation), which would change the traced program and its rounding.
+    requests = sorted(set(requests) | {(f, ()) for f in fields})
     n = point.shape[0]
     fidx = {f: i for i, f in enumerate(fields)}
     out: dict[DerivativeKey, Array] = {}
@@ -103,7 +105,7 @@ def point_derivatives(fn: PointFn, point: Float[Array, " n"], requests: Iterable
     for field, orders in mixed:
         dirs = [_unit(n, names.index(c), point.dtype) for c, k in orders for _ in range(k)]
         out[(field, orders)] = _mixed(fn, point, dirs)[fidx[field]]
-    return {k: out[k] for k in requests | {(f, ()) for f in fields}}
+    return {k: out[k] for k in requests}
 
 
 def pointwise_residual(pde: PDE, fn: PointFn, point: Float[Array, " n"],

@@ -86,7 +86,7 @@ class LBFGSPhase(AbstractPhase):
 
     The batch is drawn once when the phase starts and kept in the train state, so the
     loss is deterministic as L-BFGS requires. Robust in float32: a step whose line
-    search ends at a non-finite or higher loss is rejected and the previous iterate
+    search ends at a non-finite or no lower loss is rejected and the previous iterate
     kept and the L-BFGS memory restarted from it; if no step of a whole call is
     accepted the phase ends early (converged or stuck) instead of producing NaNs.
     """
@@ -122,7 +122,7 @@ class LBFGSPhase(AbstractPhase):
                                             grad=grad, value_fn=value_fn)
             params = optax.apply_updates(state.params, updates)
             new_value = optax.tree_utils.tree_get(opt_state, "value")
-            ok = jnp.isfinite(new_value) & (new_value <= value)
+            ok = jnp.isfinite(new_value) & (new_value < value)
             # A rejected step keeps the iterate and restarts L-BFGS from it with an empty
             # memory (steepest descent + line search), the standard remedy in float32.
             params = jax.tree.map(lambda a, b: jnp.where(ok, a, b), params, state.params)
