@@ -116,7 +116,7 @@ class LBFGSPhase(AbstractPhase):
 
         value_and_grad = optax.value_and_grad_from_state(value_fn)
 
-        def one(state: TrainState, _):
+        def attempt(state: TrainState) -> tuple[TrainState, jax.Array, jax.Array]:
             value, grad = value_and_grad(state.params, state=state.opt_state)
             updates, opt_state = opt.update(grad, state.opt_state, state.params, value=value,
                                             grad=grad, value_fn=value_fn)
@@ -127,10 +127,21 @@ class LBFGSPhase(AbstractPhase):
             # memory (steepest descent + line search), the standard remedy in float32.
             params = jax.tree.map(lambda a, b: jnp.where(ok, a, b), params, state.params)
             opt_state = jax.lax.cond(ok, lambda: opt_state, lambda: opt.init(state.params))
-            new = TrainState(state.step + 1, params, opt_state, state.batch_state, state.key)
-            return new, {"loss": jnp.where(ok, new_value, value), "accepted": ok.astype(value.dtype)}
+            return (TrainState(state.step + 1, params, opt_state, state.batch_state, state.key),
+                    jnp.where(ok, new_value, value), ok)
 
-        state, per_step = jax.lax.scan(one, state, None, length=n)
+        def one(carry, _):
+            state, rejected, last = carry
+            # After two rejections in a row (the restart failed too) the rest of the call
+            # only counts steps: failed line searches are the most expensive iterations.
+            skip = lambda s: (eqx.tree_at(lambda t: t.step, s, s.step + 1), last, jnp.array(False))
+            new, value, ok = jax.lax.cond(rejected >= 2, skip, attempt, state)
+            rejected = jnp.where(ok, 0, rejected + 1)
+            return (new, rejected, value), {"loss": value, "accepted": ok.astype(value.dtype)}
+
+        dtype = jax.tree.leaves(state.params)[0].dtype
+        init = (state, jnp.int32(0), jnp.asarray(jnp.inf, dtype))
+        (state, _, _), per_step = jax.lax.scan(one, init, None, length=n)
         # Loss terms only at the end of the call: per step they would cost a forward pass.
         _, (losses, aux) = _weighted_total(objective, weights, static, batch, key)(state.params)
         return state, per_step, {**losses, **aux}
