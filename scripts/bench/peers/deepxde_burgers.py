@@ -38,9 +38,11 @@ per core, so 2 on the project's 2-core machines), reported as ``threads``.
 ``--threads N`` overrides it. Run it on a quiet machine. When other processes
 keep the cores busy, torch's OpenMP threads spin-wait on each other and the
 time per iteration can grow by 10-50x. In one run with a load average of
-about 6 on 2 cores, it took 549 ms/iter with 2 threads and 12 ms/iter with
-``--threads 1``. The JSON records the 1-minute load average just before and
-just after the timed run, so runs like that can be spotted.
+about 5-6 on 2 cores, it took 520-550 ms/iter with 2 threads and 8-12 ms/iter
+with ``--threads 1``. On the same machine when it was quiet, it took 5.0
+ms/iter with 2 threads and 6.4 ms/iter with 1 thread. The JSON records the
+1-minute load average just before and just after the timed run, so runs like
+that can be spotted.
 
 Output
 ------
@@ -48,7 +50,8 @@ Exactly one JSON object on one line on stdout, e.g.::
 
     {"peer": "deepxde", "deepxde_version": "1.15.0", "backend": "pytorch",
      "torch_version": "2.13.0+cpu", "threads": 2, "iterations": 2000,
-     "warmup": 200, "ms_per_iter": 9.8, "final_train_loss": 0.01, ...}
+     "warmup": 200, "ms_per_iter": 5.0, "cpu_ms_per_iter": 9.8,
+     "final_train_loss": 0.077, "loadavg_1m_before": 0.97, ...}
 
 Everything DeepXDE prints (backend banner, "Compiling model...", the loss
 table) goes to stderr.
