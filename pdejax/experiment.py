@@ -125,8 +125,12 @@ def build(config: ConfigSource, overrides: Sequence[str] = ()) -> Experiment:
                                     cfg.optimizer.clip_norm)
     phases: list = [OptaxPhase(cfg.train.steps, opt, schedule)]
     if cfg.lbfgs.steps:
+        if cfg.lbfgs.resample_every % cfg.train.steps_per_call:
+            raise ConfigError("lbfgs.resample_every", cfg.lbfgs.resample_every,
+                              f"a multiple of train.steps_per_call = {cfg.train.steps_per_call}")
         phases.append(LBFGSPhase(cfg.lbfgs.steps, cfg.lbfgs.memory_size,
-                                 objective(lbfgs_points) if lbfgs_points != obj_cfg.n_collocation else None))
+                                 objective(lbfgs_points) if lbfgs_points != obj_cfg.n_collocation else None,
+                                 cfg.lbfgs.resample_every))
     return Experiment(cfg, pde, model, main, phases, mesh, grid_shape, grid_points)
 
 

@@ -30,6 +30,7 @@ from tests.conftest import REPO, tiny_config
     (["parallel.data=64"], "parallel.data", "devices"),
     (["objective.n_collocation=130", "parallel.data=4"], "objective.n_collocation", "multiple"),
     (["optimizer.args.beta1=0.9"], "optimizer.args.beta1", "b1"),
+    (["lbfgs.steps=100", "lbfgs.resample_every=75"], "lbfgs.resample_every", "multiple of train.steps_per_call"),
     (["optimizer.learning_rate.name=cosine_decay_schedule", "optimizer.learning_rate.init_value=1e-3"],
      "optimizer.learning_rate.decay_steps", "required"),
 ])

@@ -26,7 +26,7 @@ RESUMABLE = tiny_config(
     objective={"n_collocation": 128, "sampler": {"name": "rad", "every": 200}},
     train={"steps": 1200, "steps_per_call": 50, "log_every": 50, "eval_every": 400,
            "checkpoint_every": 100, "keep_checkpoints": 20, "progress": False, "plots": True},
-    lbfgs={"steps": 400},
+    lbfgs={"steps": 400, "resample_every": 200},  # the resumed stretch crosses a resampling
 )
 
 

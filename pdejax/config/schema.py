@@ -85,6 +85,7 @@ class LBFGSConfig(Section):
     steps: int = Field(0, ge=0)
     memory_size: PositiveInt = 10
     n_collocation: PositiveInt | None = None  # default: objective.n_collocation
+    resample_every: int = Field(0, ge=0)  # fresh points + empty memory every so many steps; 0: never
 
 
 class TrainConfig(Section):

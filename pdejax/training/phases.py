@@ -84,8 +84,9 @@ class OptaxPhase(AbstractPhase):
 class LBFGSPhase(AbstractPhase):
     """L-BFGS (``optax.lbfgs`` with zoom line search) on one fixed batch.
 
-    The batch is drawn once when the phase starts and kept in the train state, so the
-    loss is deterministic as L-BFGS requires. Robust in float32: a step whose line
+    The batch is drawn when the phase starts and kept in the train state, so the loss
+    is deterministic as L-BFGS requires; with ``resample_every`` (a multiple of the
+    steps per call) a fresh batch is drawn and the memory emptied every so many steps. Robust in float32: a step whose line
     search ends at a non-finite or no lower loss is rejected and the previous iterate
     kept and the L-BFGS memory restarted from it; if no step of a whole call is
     accepted the phase ends early (converged or stuck) instead of producing NaNs.
@@ -93,6 +94,7 @@ class LBFGSPhase(AbstractPhase):
 
     memory_size: int = eqx.field(static=True, default=10)
     objective: AbstractObjective | None = None
+    resample_every: int = eqx.field(static=True, default=0)
 
     def objective_for(self, default):
         return self.objective if self.objective is not None else default
@@ -106,8 +108,20 @@ class LBFGSPhase(AbstractPhase):
         batch, _ = objective.batch(model, batch_state, k_batch, step)
         return TrainState(step, params, self._optimizer().init(params), batch, key)
 
+    def _redraw(self, objective, static, state: TrainState) -> TrainState:
+        key, k_init, k_batch = jax.random.split(state.key, 3)
+        dtype = jax.tree.leaves(state.params)[0].dtype
+        model = eqx.combine(state.params, static)
+        batch, _ = objective.batch(model, objective.init_batch_state(k_init, dtype), k_batch, state.step)
+        return TrainState(state.step, state.params, self._optimizer().init(state.params), batch, key)
+
     def run(self, objective, static, weights, constrain, state, n):
         opt = self._optimizer()
+        if self.resample_every:
+            # Fresh points (and an empty memory) every `resample_every` steps keep L-BFGS
+            # from over-fitting one fixed set of collocation points.
+            state = jax.lax.cond(state.step % self.resample_every == 0,
+                                 lambda s: self._redraw(objective, static, s), lambda s: s, state)
         batch = constrain(state.batch_state)
         key = state.key
 
