@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 import pdejax
-from tests.conftest import REPO, tiny_config
+from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,6 @@
 """Notebooks run top to bottom (small sizes)."""
 
 import json
-import os
 
 import pytest
 

@@ -153,7 +153,6 @@ def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase
     """
     mesh = mesh if mesh is not None else data_mesh(1)
     weights = dict(loss_weights or {})
-    replicated = NamedSharding(mesh, P())
     constrain = _batch_constraint(mesh)
     start = Start(objective, model, phases, seed, mesh)
     static = start.static
