@@ -21,6 +21,18 @@ def grid_for(pde: PDE, size: int | tuple[int, ...]) -> FourierGrid:
     return FourierGrid(dom.coords, dom.lower, dom.lengths, sizes)
 
 
+def grid_fields(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *sizes"],
+                coordinates: dict[str, Array]) -> Fields:
+    """A :class:`Fields` view of ``u`` on ``grid``: derivatives by exact spectral differentiation."""
+    index = {f: i for i, f in enumerate(pde.fields)}
+
+    def lookup(key):
+        field, orders = key
+        return grid.derivative(u[index[field]], dict(orders))
+
+    return Fields(pde.fields, pde.domain.coords, lookup, coordinates)
+
+
 def grid_rhs(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *sizes"],
              t: float | None = None) -> Float[Array, "fields *sizes"]:
     """``L u + N(u)`` for fields ``u`` on ``grid`` (shape ``(n_fields, *grid.sizes)``).
@@ -30,14 +42,8 @@ def grid_rhs(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *sizes"],
     """
     if grid.coords != pde.domain.coords:
         raise ValueError(f"grid coordinates {grid.coords} differ from the PDE's {pde.domain.coords}")
-    index = {f: i for i, f in enumerate(pde.fields)}
     coordinates = dict(zip(grid.coords, grid.mesh(u.dtype)))
     if pde.evolution:
         coordinates["t"] = jnp.asarray(pde.domain.time[0] if t is None else t, u.dtype)
-
-    def lookup(key):
-        field, orders = key
-        return grid.derivative(u[index[field]], dict(orders))
-
-    rhs = pde.rhs(Fields(pde.fields, pde.domain.coords, lookup, coordinates))
+    rhs = pde.rhs(grid_fields(pde, grid, u, coordinates))
     return jnp.stack([jnp.broadcast_to(rhs[k], grid.sizes).astype(u.dtype) for k in pde.fields])

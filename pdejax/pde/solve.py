@@ -7,7 +7,8 @@ from jaxtyping import Array, Float
 
 from ..spectral import ETDRK4, FourierGrid
 from .base import PDE
-from .fields import Fields, parse_name
+from .fields import parse_name
+from .grid import grid_fields
 
 
 def linear_symbol(pde: PDE, grid: FourierGrid, dtype=jnp.float64) -> Array:
@@ -38,19 +39,12 @@ def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: bool = Tr
     evaluated pseudo-spectrally, with the 2/3 rule when ``dealias``."""
     axes = grid.axes
     mask = grid.dealias_mask() if dealias else True
-    index = {f: i for i, f in enumerate(pde.fields)}
     cross = {f: {d: c for d, c in t.items() if parse_name(d, pde.fields, pde.domain.coords)[0] != f}
              for f, t in pde.linear.items()}
     coordinates = dict(zip(grid.coords, grid.mesh(dtype)))
 
     def explicit(v_hat):
-        u = jnp.fft.irfftn(v_hat, s=grid.sizes, axes=axes)
-
-        def lookup(key):
-            field, orders = key
-            return grid.derivative(u[index[field]], dict(orders))
-
-        f = Fields(pde.fields, pde.domain.coords, lookup, coordinates)
+        f = grid_fields(pde, grid, jnp.fft.irfftn(v_hat, s=grid.sizes, axes=axes), coordinates)
         terms = pde.nonlinear_terms(f)
         for field, t in cross.items():
             for deriv, coef in t.items():
