@@ -32,7 +32,7 @@ from .config.schema import ExperimentConfig
 from .models import MODELS
 from .objectives import PINN, PINNField, evaluation_grid
 from .parallel import data_mesh
-from .pde import PDES, PDE
+from .pde import PDE, PDES
 from .sampling import SAMPLERS
 from .training import Checkpointer, LBFGSPhase, OptaxPhase, build_optimizer, fit
 from .training.loop import Start

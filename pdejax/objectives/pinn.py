@@ -64,6 +64,8 @@ class PINNField(eqx.Module):
             base = jnp.full_like(out, self.pde.boundary.value) if isinstance(self.pde.boundary, Dirichlet) else 0
             return base + phi * out
         tau = (z[dim] + 1) / 2
+        # Constraint fields (no time derivative, no initial condition) are not pinned at t0.
+        tau = jnp.where(jnp.asarray([k in self.pde.constraints for k in self.pde.fields]), 1.0, tau)
         return self.pde.initial_values(point[:dim]) + tau * phi * out
 
 
@@ -171,7 +173,8 @@ class PINN(AbstractObjective):
             t0 = jnp.full((x.shape[0], 1), self.pde.domain.time[0], x.dtype)
             pred = jax.vmap(model)(jnp.concatenate([x, t0], axis=1))
             target = jax.vmap(self.pde.initial_values)(x)
-            losses["initial"] = jnp.mean(jnp.sum((pred - target) ** 2, axis=-1))
+            evolving = jnp.asarray([k in self.pde.evolving for k in self.pde.fields])
+            losses["initial"] = jnp.mean(jnp.sum(jnp.where(evolving, pred - target, 0) ** 2, axis=-1))
         if "boundary" in batch:
             pts = batch["boundary"]
             pred = jax.vmap(model)(pts)

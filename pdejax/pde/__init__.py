@@ -15,5 +15,16 @@ from .grid import grid_for as grid_for
 from .grid import grid_rhs as grid_rhs
 from .library import PDES as PDES
 from .library import advection as advection
+from .library import allen_cahn as allen_cahn
 from .library import burgers as burgers
+from .library import darcy as darcy
+from .library import darcy_pde as darcy_pde
+from .library import fisher_kpp as fisher_kpp
 from .library import heat as heat
+from .library import kdv as kdv
+from .library import kuramoto_sivashinsky as kuramoto_sivashinsky
+from .library import navier_stokes_2d as navier_stokes_2d
+from .library import poisson as poisson
+from .solve import etdrk4_stepper as etdrk4_stepper
+from .solve import initial_condition as initial_condition
+from .solve import spectral_solve as spectral_solve

@@ -112,17 +112,18 @@ def pointwise_residual(pde: PDE, fn: PointFn, point: Float[Array, " n"],
                        mode: Mode = "auto") -> Float[Array, " fields"]:
     """PDE residual of the field function ``fn`` at one point, shape ``(n_fields,)``.
 
-    ``∂_t u - (L u + N(u))`` for evolution problems, ``L u + N(u)`` for steady ones,
-    with every derivative taken by forward-mode autodiff of ``fn``.
+    ``∂_t u - (L u + N(u))`` for evolution problems, ``L u + N(u)`` for steady ones and
+    for constraint fields, with every derivative taken by forward-mode autodiff of ``fn``.
     """
     names = pde.domain.point_names
     coordinates = dict(zip(names, point))
     requests = pde.requested_derivatives(coordinates, dtype=point.dtype)
     if pde.evolution:
-        requests |= {(f, (("t", 1),)) for f in pde.fields}
+        requests |= {(f, (("t", 1),)) for f in pde.evolving}
     values = point_derivatives(fn, point, requests, pde.fields, names, mode)
     f = Fields(pde.fields, pde.domain.coords, values.__getitem__, coordinates)
     rhs = pde.rhs(f)
     if pde.evolution:
-        return jnp.stack([values[(k, (("t", 1),))] - rhs[k] for k in pde.fields])
+        return jnp.stack([values[(k, (("t", 1),))] - rhs[k] if k in pde.evolving else rhs[k]
+                          for k in pde.fields])
     return jnp.stack([rhs[k] for k in pde.fields])

@@ -36,6 +36,12 @@ class PDE(eqx.Module):
         initial: ``initial(x, params) -> {field: value}`` at one spatial point ``x`` of
             shape ``(dim,)``; required for evolution problems.
         boundary: a boundary condition (``Dirichlet``, ``Periodic``).
+        constraints: fields without a time derivative in an evolution problem: their
+            equation reads ``0 = L u + N(u)`` (e.g. the stream function ``psi`` with
+            ``0 = psi_xx + psi_yy + w`` in 2D Navier–Stokes). A spectral solver eliminates
+            them (their equation must be linear, with a diagonal symbol in the field
+            itself); a PINN learns them as extra outputs. Initial conditions are not
+            given for them.
         exact: optional closed-form solution on the host,
             ``exact(points, params) -> values`` with points ``(N, dim + 1)`` and values
             ``(N, len(fields))`` (NumPy, float64); used as the evaluation reference.
@@ -60,6 +66,7 @@ class PDE(eqx.Module):
     nonlinear: NonlinearFn | None = eqx.field(static=True)
     initial: Callable[..., Mapping[str, Any]] | None = eqx.field(static=True)
     boundary: AbstractBoundary = eqx.field(static=True)
+    constraints: tuple[str, ...] = eqx.field(static=True)
     exact: Callable[..., Any] | None = eqx.field(static=True)
 
     def __init__(self, *, name: str, fields: tuple[str, ...], domain: Box,
@@ -68,6 +75,7 @@ class PDE(eqx.Module):
                  nonlinear: NonlinearFn | None = None,
                  initial: Callable[..., Mapping[str, Any]] | None = None,
                  boundary: AbstractBoundary = Dirichlet(0.0),
+                 constraints: tuple[str, ...] = (),
                  exact: Callable[..., Any] | None = None):
         self.name, self.fields, self.domain = name, tuple(fields), domain
         self.params = dict(params or {})
@@ -83,11 +91,22 @@ class PDE(eqx.Module):
         if domain.time is not None and initial is None:
             raise ValueError(f"PDE {name!r} evolves in time and needs an initial condition")
         self.nonlinear, self.initial, self.boundary, self.exact = nonlinear, initial, boundary, exact
+        self.constraints = tuple(constraints)
+        unknown = [c for c in self.constraints if c not in self.fields]
+        if unknown:
+            raise ValueError(f"constraints {unknown} are not fields of {name!r}; fields are {self.fields}")
+        if not self.evolving:
+            raise ValueError(f"PDE {name!r}: every field is a constraint; leave constraints empty for steady problems")
 
     @property
     def evolution(self) -> bool:
         """True for ``∂_t u = ...`` problems (the domain has a time interval)."""
         return self.domain.time is not None
+
+    @property
+    def evolving(self) -> tuple[str, ...]:
+        """Fields with a time derivative (all fields of a steady problem)."""
+        return tuple(f for f in self.fields if f not in self.constraints)
 
     @property
     def linear(self) -> dict[str, dict[str, Coefficient]]:
@@ -124,9 +143,14 @@ class PDE(eqx.Module):
         return {k: lin.get(k, zero) + non.get(k, zero) for k in self.fields}
 
     def initial_values(self, x: Any) -> Any:
-        """Initial fields at spatial point ``x`` (shape ``(dim,)``) → shape ``(n_fields,)``."""
+        """Initial fields at spatial point ``x`` (shape ``(dim,)``) → shape ``(n_fields,)``;
+        zero for constraint fields."""
         values = self.initial(x, self.params)
-        return jnp.stack([jnp.asarray(values[k], x.dtype) for k in self.fields])
+        missing = [k for k in self.evolving if k not in values]
+        if missing:
+            raise ValueError(f"initial condition of {self.name!r} gives no value for {missing}")
+        return jnp.stack([jnp.asarray(values[k] if k in self.evolving else 0, x.dtype) * jnp.ones((), x.dtype)
+                          for k in self.fields])
 
     def requested_derivatives(self, coordinates: Mapping[str, Any], dtype=jnp.float32) -> set[DerivativeKey]:
         """Every derivative that ``L`` and ``N`` read, found by one recording pass."""

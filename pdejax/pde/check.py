@@ -74,9 +74,11 @@ def check_consistency(pde: PDE, *, size: int = 32, modes: int = 3, seed: int = 0
         points = jnp.concatenate([points, jnp.full((points.shape[0], 1), t, dtype)], axis=1)
     spectral = grid_rhs(pde, grid, u, t)
     dim = pde.domain.dim
-    # The field does not depend on t, so the evolution residual u_t - rhs is -rhs.
+    # The field does not depend on t, so the evolution residual u_t - rhs is -rhs
+    # (constraint fields have residual rhs).
     residual = jax.vmap(lambda p: pointwise_residual(pde, lambda q: field(q[:dim]), p))(points)
-    autodiff = (-residual if pde.evolution else residual).T.reshape(spectral.shape)
+    sign = jnp.asarray([-1.0 if pde.evolution and k in pde.evolving else 1.0 for k in pde.fields], dtype)
+    autodiff = (residual * sign).T.reshape(spectral.shape)
     diff = float(jnp.max(jnp.abs(spectral - autodiff)))
     scale = max(float(jnp.max(jnp.abs(autodiff))), 1e-30)
     return ConsistencyReport(pde.name, grid.sizes, jnp.dtype(dtype).name, diff, scale, tol, diff <= tol * scale)

@@ -1,63 +1,182 @@
-"""Pseudo-spectral time stepping of a PDE definition on a periodic grid (ETDRK4)."""
+"""Pseudo-spectral time stepping of a PDE definition on a periodic grid (ETDRK4).
+
+The state is the ``rfftn`` of the *evolving* fields, shape ``(n_evolving, *rfft shape)``.
+From the definition:
+
+- ``L`` (the exponential part) is every linear term of a field in its own equation;
+- constraint fields (``PDE.constraints``, e.g. a stream function) are solved for in
+  Fourier space from their linear equation at every stage;
+- everything else — nonlinear terms and linear terms coupling fields — is evaluated
+  pseudo-spectrally (derivatives straight from the Fourier coefficients, products on
+  the grid) with the 2/3 rule.
+
+Example::
+
+    pde = pdejax.pde.PDES.build({"name": "kuramoto_sivashinsky"})
+    grid = grid_for(pde, 256)
+    traj = spectral_solve(pde, grid, initial_condition(pde, grid), dt=0.25, n_steps=600, save_every=4)
+    traj.shape  # (151, 1, 256): the initial state and every 4th step
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+import numpy as np
+from jaxtyping import Array, Complex, Float
 
-from ..spectral import ETDRK4, FourierGrid
+from ..spectral import ETDRK4, FourierGrid, rollout
 from .base import PDE
-from .fields import parse_name
-from .grid import grid_fields
+from .fields import Fields, RecordingFields, parse_name
 
 
-def linear_symbol(pde: PDE, grid: FourierGrid, dtype=jnp.float64) -> Array:
-    """Fourier symbol of the diagonal linear terms (a field's derivatives in its own
-    equation), shape ``(n_fields, *rfft shape)``; real when every term is even order."""
-    ks = grid.wavenumbers(dtype)
-    shape = jnp.broadcast_shapes(*(k.shape for k in ks))
-    out = []
-    for field in pde.fields:
-        sym = jnp.zeros(shape, jnp.complex128 if dtype == jnp.float64 else jnp.complex64)
-        for deriv, coef in pde.linear.get(field, {}).items():
-            name, orders = parse_name(deriv, pde.fields, pde.domain.coords)
-            if name != field:
-                continue
-            term = jnp.ones(shape, sym.dtype)
-            for c, o in orders:
-                term = term * (1j * ks[grid.coords.index(c)]) ** o
-            sym = sym + pde.coefficient(coef) * term
-        out.append(sym)
-    sym = jnp.stack(out)
-    return jnp.real(sym) if bool(jnp.all(jnp.imag(sym) == 0)) else sym
+def _default_dtype(dtype):
+    return jnp.dtype(dtype if dtype is not None else jnp.zeros(()).dtype)
 
 
-def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: bool = True,
-                   dtype=jnp.float64) -> ETDRK4:
-    """ETDRK4 step in Fourier space for ``pde`` on ``grid``: ``L`` from the definition's
-    diagonal linear terms, everything else (nonlinear and cross-field linear terms)
-    evaluated pseudo-spectrally, with the 2/3 rule when ``dealias``."""
+def _split_linear(pde: PDE) -> tuple[dict, dict]:
+    """``(diagonal, coupling)``: per field, its terms in itself and in other fields."""
+    diagonal: dict[str, dict] = {f: {} for f in pde.fields}
+    coupling: dict[str, dict] = {f: {} for f in pde.fields}
+    for field, terms in pde.linear.items():
+        for deriv, coef in terms.items():
+            source = parse_name(deriv, pde.fields, pde.domain.coords)[0]
+            (diagonal if source == field else coupling)[field][deriv] = coef
+    return diagonal, coupling
+
+
+def _symbol(pde: PDE, grid: FourierGrid, terms: dict, dtype) -> np.ndarray:
+    """Fourier symbol of a sum of linear terms, on the host (complex128): the ETDRK4
+    coefficients are computed from it once, so the PDE's coefficients must be concrete."""
+    shape = np.broadcast_shapes(*(k.shape for k in grid.wavenumbers(np.float64)))
+    sym = np.zeros(shape, np.complex128)
+    for deriv, coef in terms.items():
+        orders = dict(parse_name(deriv, pde.fields, pde.domain.coords)[1])
+        sym = sym + float(pde.coefficient(coef)) * grid.derivative_factor(orders, np.float64)
+    return sym
+
+
+def linear_symbol(pde: PDE, grid: FourierGrid, dtype=None) -> Array:
+    """Fourier symbol of each evolving field's linear terms in itself, shape
+    ``(n_evolving, *rfft shape)``; real when every term is of even order."""
+    dtype = _default_dtype(dtype)
+    diagonal, _ = _split_linear(pde)
+    sym = np.stack([np.broadcast_to(_symbol(pde, grid, diagonal[f], dtype), grid.dealias_mask().shape)
+                    for f in pde.evolving])
+    return np.real(sym).astype(dtype) if np.all(np.imag(sym) == 0) else sym.astype(np.result_type(dtype, 1j))
+
+
+def constraint_solver(pde: PDE, grid: FourierGrid, dtype=None) -> Callable[[Array], Array]:
+    """``v̂ (evolving) -> ŵ (all fields)``: constraint fields from their linear equations.
+
+    A constraint ``0 = S ĉ + Σ coupling terms`` gives ``ĉ = -(Σ coupling)/S`` where the
+    symbol ``S ≠ 0`` (modes with ``S = 0``, such as the mean of a stream function, are 0).
+    """
+    dtype = _default_dtype(dtype)
+    if not pde.constraints:
+        return lambda v_hat: v_hat
+    rec = RecordingFields(pde.fields, pde.domain.coords, {c: jnp.zeros(()) for c in pde.domain.point_names})
+    nonlinear = set(pde.nonlinear_terms(rec)) & set(pde.constraints)
+    if nonlinear:
+        raise ValueError(f"{pde.name}: constraint fields {sorted(nonlinear)} have nonlinear terms; a spectral "
+                         "solver needs constraint equations that are linear")
+    diagonal, coupling = _split_linear(pde)
+    evolving = {f: i for i, f in enumerate(pde.evolving)}
+    solved = {}
+    for c in pde.constraints:
+        sym = _symbol(pde, grid, diagonal[c], dtype)
+        sources = {}
+        for deriv, coef in coupling[c].items():
+            src = parse_name(deriv, pde.fields, pde.domain.coords)[0]
+            if src not in evolving:
+                raise ValueError(f"{pde.name}: constraint {c!r} couples to constraint {src!r}; "
+                                 "only couplings to evolving fields are supported")
+            sources[deriv] = (evolving[src], _symbol(pde, grid, {deriv: coef}, dtype))
+        inverse = np.where(np.abs(sym) > 0, -1 / np.where(np.abs(sym) > 0, sym, 1), 0)
+        complex_dtype = np.result_type(dtype, np.complex64)
+        solved[c] = (inverse.astype(complex_dtype), tuple((i, s.astype(complex_dtype)) for i, s in sources.values()))
+
+    def complete(v_hat):
+        out = []
+        for f in pde.fields:
+            if f in evolving:
+                out.append(v_hat[evolving[f]])
+            else:
+                inverse, sources = solved[f]
+                out.append(inverse * sum(s * v_hat[i] for i, s in sources))
+        return jnp.stack(out)
+
+    return complete
+
+
+def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: bool = True, dtype=None) -> ETDRK4:
+    """One ETDRK4 step of ``pde`` on ``grid`` in Fourier space (see the module docstring).
+
+    The returned stepper maps ``v̂`` of shape ``(n_evolving, *rfft shape)`` to the state a
+    time ``dt`` later; ``jax.vmap`` batches it. Forcing may depend on the coordinates but
+    not on time (the nonlinear terms see ``t`` fixed at the domain's start).
+    """
+    dtype = _default_dtype(dtype)
     axes = grid.axes
     mask = grid.dealias_mask() if dealias else True
-    cross = {f: {d: c for d, c in t.items() if parse_name(d, pde.fields, pde.domain.coords)[0] != f}
-             for f, t in pde.linear.items()}
+    _, coupling = _split_linear(pde)
+    index = {f: i for i, f in enumerate(pde.fields)}
+    complete = constraint_solver(pde, grid, dtype)
+    source = lambda deriv: index[parse_name(deriv, pde.fields, pde.domain.coords)[0]]
+    complex_dtype = np.result_type(dtype, np.complex64)
+    coupled = [[(_symbol(pde, grid, {d: c}, dtype).astype(complex_dtype), source(d)) for d, c in coupling[f].items()]
+               for f in pde.evolving]
     coordinates = dict(zip(grid.coords, grid.mesh(dtype)))
+    if pde.evolution:
+        coordinates["t"] = jnp.asarray(pde.domain.time[0], dtype)
 
     def explicit(v_hat):
-        f = grid_fields(pde, grid, jnp.fft.irfftn(v_hat, s=grid.sizes, axes=axes), coordinates)
-        terms = pde.nonlinear_terms(f)
-        for field, t in cross.items():
-            for deriv, coef in t.items():
-                terms[field] = terms.get(field, 0) + pde.coefficient(coef) * f[deriv]
-        n = jnp.stack([jnp.broadcast_to(terms.get(k, jnp.zeros(())), grid.sizes) for k in pde.fields])
-        return jnp.fft.rfftn(n.astype(dtype), axes=axes) * mask
+        w_hat = complete(v_hat)
 
-    return ETDRK4(linear_symbol(pde, grid, dtype), explicit, dt)
+        def lookup(key):
+            field, orders = key
+            factor = grid.derivative_factor(dict(orders), dtype)
+            return jnp.fft.irfftn(w_hat[index[field]] * factor, s=grid.sizes, axes=axes)
+
+        terms = pde.nonlinear_terms(Fields(pde.fields, pde.domain.coords, lookup, coordinates))
+        zero = jnp.zeros(grid.sizes, dtype)
+        n = jnp.stack([jnp.broadcast_to(terms.get(f, zero), grid.sizes).astype(dtype) for f in pde.evolving])
+        n_hat = jnp.fft.rfftn(n, axes=axes) * mask
+        linear = [sum((s * w_hat[i] for s, i in pairs), jnp.zeros_like(v_hat[0])) for pairs in coupled]
+        return n_hat + jnp.stack(linear)
+
+    return ETDRK4(linear_symbol(pde, grid, dtype), explicit, dt, dtype=dtype)
 
 
-def to_fourier(grid: FourierGrid, u: Float[Array, "fields *sizes"]) -> Array:
+def to_fourier(grid: FourierGrid, u: Float[Array, "fields *sizes"]) -> Complex[Array, "fields *rfft"]:
+    """``rfftn`` over the grid's axes (the stepper's state from physical fields)."""
     return jnp.fft.rfftn(u, axes=grid.axes)
 
 
-def from_fourier(grid: FourierGrid, v_hat: Array) -> Float[Array, "fields *sizes"]:
+def from_fourier(grid: FourierGrid, v_hat: Complex[Array, "fields *rfft"]) -> Float[Array, "fields *sizes"]:
+    """Physical fields from the stepper's state."""
     return jnp.fft.irfftn(v_hat, s=grid.sizes, axes=grid.axes)
+
+
+def initial_condition(pde: PDE, grid: FourierGrid, dtype=None) -> Float[Array, "evolving *sizes"]:
+    """The definition's initial condition on ``grid``, evolving fields only."""
+    dtype = _default_dtype(dtype)
+    points = jnp.stack([m.ravel() for m in grid.mesh(dtype)], axis=-1)
+    values = jax.vmap(pde.initial_values)(points)
+    keep = [pde.fields.index(f) for f in pde.evolving]
+    return values[:, keep].T.reshape((len(keep), *grid.sizes))
+
+
+def spectral_solve(pde: PDE, grid: FourierGrid, u0: Float[Array, "evolving *sizes"], dt: float, n_steps: int,
+                   save_every: int = 1, *, dealias: bool = True) -> Float[Array, "frames evolving *sizes"]:
+    """Trajectory of ``pde`` from ``u0`` by ETDRK4: ``u0`` and every ``save_every``-th of
+    ``n_steps`` steps, shape ``(1 + n_steps // save_every, n_evolving, *sizes)``.
+
+    One trajectory in; ``jax.vmap`` over ``u0`` for a batch. The rollout is one
+    ``lax.scan``; jit the call (or the vmapped call) for speed.
+    """
+    step = etdrk4_stepper(pde, grid, dt, dealias=dealias, dtype=u0.dtype)
+    frames = rollout(step, n_steps, save_every)(to_fourier(grid, u0))
+    return jnp.concatenate([u0[None], from_fourier(grid, frames).astype(u0.dtype)])

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Complex
 
 
@@ -23,6 +24,8 @@ class ETDRK4(eqx.Module):
         dt: time step.
         contour_points: points on the Kassam–Trefethen contour (radius 1 around ``dt·L̂``);
             32 gives double-precision coefficients even where ``dt·L̂ → 0``.
+        dtype: real dtype of the state (default: JAX's default float); the coefficients
+            are computed in float64 on the host and then cast.
     """
 
     dt: float = eqx.field(static=True)
@@ -35,19 +38,31 @@ class ETDRK4(eqx.Module):
     f3: Array
 
     def __init__(self, symbol: Complex[Array, "..."], nonlinear: Callable[[Array], Array], dt: float,
-                 contour_points: int = 32):
+                 contour_points: int = 32, dtype=None):
         self.dt, self.nonlinear = dt, nonlinear
-        lh = dt * symbol
-        r = jnp.exp(1j * jnp.pi * (jnp.arange(1, contour_points + 1) - 0.5) / contour_points)
+        # Coefficients in float64 on the host, whatever the state's precision: the
+        # contour means are exact there, and a float32 run only rounds the results.
+        sym = np.asarray(symbol)
+        real_symbol = np.isrealobj(sym) or bool(np.all(np.imag(sym) == 0))
+        lh = dt * sym.astype(np.complex128)
+        # A real symbol needs only the upper half circle (the coefficients are the real
+        # parts); a complex one (dispersion, e.g. KdV) needs the whole circle.
+        if real_symbol:
+            r = np.exp(1j * np.pi * (np.arange(1, contour_points + 1) - 0.5) / contour_points)
+        else:
+            r = np.exp(2j * np.pi * (np.arange(1, 2 * contour_points + 1) - 0.5) / (2 * contour_points))
         lr = lh[..., None] + r
-        mean = lambda z: jnp.mean(z, axis=-1)
-        self.e, self.e2 = jnp.exp(lh), jnp.exp(lh / 2)
-        self.q = dt * mean((jnp.exp(lr / 2) - 1) / lr)
-        self.f1 = dt * mean((-4 - lr + jnp.exp(lr) * (4 - 3 * lr + lr**2)) / lr**3)
-        self.f2 = dt * mean((2 + lr + jnp.exp(lr) * (-2 + lr)) / lr**3)
-        self.f3 = dt * mean((-4 - 3 * lr - lr**2 + jnp.exp(lr) * (4 - lr)) / lr**3)
-        if jnp.isrealobj(symbol):  # keep real coefficients real (purely dissipative L)
-            self.q, self.f1, self.f2, self.f3 = (jnp.real(c) for c in (self.q, self.f1, self.f2, self.f3))
+        mean = lambda z: np.mean(z, axis=-1)
+        coefs = [np.exp(lh), np.exp(lh / 2), dt * mean((np.exp(lr / 2) - 1) / lr),
+                 dt * mean((-4 - lr + np.exp(lr) * (4 - 3 * lr + lr**2)) / lr**3),
+                 dt * mean((2 + lr + np.exp(lr) * (-2 + lr)) / lr**3),
+                 dt * mean((-4 - 3 * lr - lr**2 + np.exp(lr) * (4 - lr)) / lr**3)]
+        real = jnp.dtype(dtype if dtype is not None else jnp.zeros(()).dtype)
+        if real_symbol:
+            coefs = [jnp.asarray(np.real(c), real) for c in coefs]
+        else:
+            coefs = [jnp.asarray(c, jnp.result_type(real, 1j)) for c in coefs]
+        self.e, self.e2, self.q, self.f1, self.f2, self.f3 = coefs
 
     def __call__(self, v: Array) -> Array:
         n = self.nonlinear

@@ -7,7 +7,13 @@ from collections.abc import Mapping
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
+
+
+def _real(dtype) -> np.dtype:
+    """The real dtype to use: ``dtype`` or JAX's default float (float64 under x64)."""
+    return np.dtype(dtype if dtype is not None else jnp.zeros(()).dtype)
 
 
 class FourierGrid(eqx.Module):
@@ -48,41 +54,44 @@ class FourierGrid(eqx.Module):
         """Coordinate arrays of shape ``sizes``."""
         return tuple(jnp.meshgrid(*self.coordinates(dtype), indexing="ij"))
 
-    def wavenumbers(self, dtype=None) -> tuple[Array, ...]:
-        """Angular wavenumbers per axis, shaped to broadcast against ``rfftn`` output."""
+    def wavenumbers(self, dtype=None) -> tuple[np.ndarray, ...]:
+        """Angular wavenumbers per axis, shaped to broadcast against ``rfftn`` output.
+
+        NumPy constants (also under ``jit``), like everything derived from the grid alone.
+        """
         ks = []
         d = len(self.sizes)
         for i, (length, n) in enumerate(zip(self.lengths, self.sizes)):
-            if i == d - 1:
-                k = jnp.arange(n // 2 + 1, dtype=dtype)
-            else:
-                k = jnp.fft.fftfreq(n, 1.0 / n).astype(dtype)
+            k = np.arange(n // 2 + 1) if i == d - 1 else np.fft.fftfreq(n, 1.0 / n)
             shape = [1] * d
             shape[i] = k.shape[0]
-            ks.append((2 * math.pi / length * k).reshape(shape))
+            ks.append((2 * math.pi / length * k).reshape(shape).astype(_real(dtype)))
         return tuple(ks)
+
+    def derivative_factor(self, orders: Mapping[str, int], dtype=None) -> np.ndarray:
+        """``∏ (i k_j)^{order_j}`` over ``rfftn`` modes (Nyquist dropped for odd orders)."""
+        factor = np.ones((), np.complex128)
+        for i, (c, k) in enumerate(zip(self.coords, self.wavenumbers(np.float64))):
+            o = orders.get(c, 0)
+            if o == 0:
+                continue
+            if o % 2 == 1 and self.sizes[i] % 2 == 0:
+                k = np.where(np.abs(k) == 2 * math.pi / self.lengths[i] * (self.sizes[i] // 2), 0, k)
+            factor = factor * (1j * k) ** o
+        return factor.astype(np.result_type(_real(dtype), np.complex64))
 
     def derivative(self, u: Float[Array, "*sizes"], orders: Mapping[str, int]) -> Float[Array, "*sizes"]:
         """``∂^{orders} u`` on the grid, e.g. ``orders={"x": 2}`` or ``{"x": 1, "y": 1}``."""
         if not orders or all(o == 0 for o in orders.values()):
             return u
         u_hat = jnp.fft.rfftn(u, axes=self.axes)
-        factor = jnp.ones((), u_hat.dtype)
-        for i, (c, k) in enumerate(zip(self.coords, self.wavenumbers(u.real.dtype))):
-            o = orders.get(c, 0)
-            if o == 0:
-                continue
-            if o % 2 == 1 and self.sizes[i] % 2 == 0:
-                n = self.sizes[i]
-                nyquist = (k == 2 * math.pi / self.lengths[i] * (n // 2)) | (k == -2 * math.pi / self.lengths[i] * (n // 2))
-                k = jnp.where(nyquist, 0, k)
-            factor = factor * (1j * k) ** o
+        factor = self.derivative_factor(orders, u.real.dtype)
         return jnp.fft.irfftn(u_hat * factor, s=self.sizes, axes=self.axes).astype(u.dtype)
 
-    def dealias_mask(self, fraction: float = 2 / 3) -> Array:
+    def dealias_mask(self, fraction: float = 2 / 3) -> np.ndarray:
         """Boolean mask over ``rfftn`` modes keeping ``|k_i| < fraction · k_max,i`` (2/3 rule)."""
-        mask = jnp.ones((), bool)
-        for k, length, n in zip(self.wavenumbers(), self.lengths, self.sizes):
+        mask = np.ones((), bool)
+        for k, length, n in zip(self.wavenumbers(np.float64), self.lengths, self.sizes):
             kmax = 2 * math.pi / length * (n // 2)
-            mask = mask & (jnp.abs(k) < fraction * kmax)
+            mask = mask & (np.abs(k) < fraction * kmax)
         return mask

@@ -8,7 +8,6 @@ import pytest
 from pdejax.pde import PDE, Box, Periodic, directional_tower, heat, point_derivatives, pointwise_residual
 
 
-
 @pytest.fixture(autouse=True)
 def x64():
     jax.config.update("jax_enable_x64", True)

@@ -175,8 +175,8 @@ def main(argv=None) -> int:
     # Everything DeepXDE (or a backend) prints on stdout goes to stderr, so
     # stdout carries exactly one JSON line.
     with contextlib.redirect_stdout(sys.stderr):
-        import numpy as np
         import deepxde as dde
+        import numpy as np
 
         backend = dde.backend.backend_name
         result["deepxde_version"] = dde.__version__
