@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO
@@ -24,3 +25,24 @@ def test_burgers_notebook_runs(monkeypatch):
     assert namespace["run"].summary["steps"] >= 100
     assert 0 < namespace["run"].summary["rel_l2"] < 1
     assert namespace["loaded"].config.pde.name == "burgers"
+
+
+def test_spectral_notebook_runs(monkeypatch):
+    import jax
+    import matplotlib
+
+    matplotlib.use("Agg")
+    nb = json.loads((REPO / "notebooks/spectral_solvers.ipynb").read_text())
+    monkeypatch.chdir(REPO / "notebooks")
+    monkeypatch.setenv("PDEJAX_NOTEBOOK_SMALL", "1")
+    namespace: dict = {}
+    try:
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                exec(compile("".join(cell["source"]), "notebook", "exec"), namespace)
+    finally:
+        jax.config.update("jax_enable_x64", False)
+    traj, frames = np.asarray(namespace["traj"]), np.asarray(namespace["frames"])
+    assert traj.shape == (16, 1, 64) and np.all(np.isfinite(traj))
+    assert 0.5 < np.max(np.abs(traj[-1])) < 5  # KS on its attractor, not decayed or blown up
+    assert frames.shape == (5, 1, 32, 32) and np.all(np.isfinite(frames))

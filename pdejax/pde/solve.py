@@ -131,16 +131,23 @@ def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: bool = Tr
     coordinates = dict(zip(grid.coords, grid.mesh(dtype)))
     if pde.evolution:
         coordinates["t"] = jnp.asarray(pde.domain.time[0], dtype)
+    # Every value/derivative the nonlinear terms read, found once, then computed with
+    # one batched inverse FFT per stage (sorted: a deterministic traced program).
+    rec = RecordingFields(pde.fields, pde.domain.coords, coordinates)
+    pde.nonlinear_terms(rec)
+    requests = sorted(rec.requested)
+    modes = grid.dealias_mask().shape
+    factors = np.stack([np.broadcast_to(grid.derivative_factor(dict(o), dtype), modes) for _, o in requests]
+                       or [np.ones(modes)])
+    sources = np.asarray([index[f] for f, _ in requests], int)
 
     def explicit(v_hat):
         w_hat = complete(v_hat)
-
-        def lookup(key):
-            field, orders = key
-            factor = grid.derivative_factor(dict(orders), dtype)
-            return jnp.fft.irfftn(w_hat[index[field]] * factor, s=grid.sizes, axes=axes)
-
-        terms = pde.nonlinear_terms(Fields(pde.fields, pde.domain.coords, lookup, coordinates))
+        values = {}
+        if requests:
+            physical = jnp.fft.irfftn(w_hat[sources] * factors, s=grid.sizes, axes=axes)
+            values = dict(zip(requests, physical))
+        terms = pde.nonlinear_terms(Fields(pde.fields, pde.domain.coords, values.__getitem__, coordinates))
         zero = jnp.zeros(grid.sizes, dtype)
         n = jnp.stack([jnp.broadcast_to(terms.get(f, zero), grid.sizes).astype(dtype) for f in pde.evolving])
         n_hat = jnp.fft.rfftn(n, axes=axes) * mask
