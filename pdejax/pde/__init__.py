@@ -25,6 +25,11 @@ from .library import kdv as kdv
 from .library import kuramoto_sivashinsky as kuramoto_sivashinsky
 from .library import navier_stokes_2d as navier_stokes_2d
 from .library import poisson as poisson
+from .mol import MOLVectorField as MOLVectorField
+from .mol import initial_fields as initial_fields
+from .mol import mol_vector_field as mol_vector_field
+from .mol import solve_mol as solve_mol
+from .mol import solve_steady_linear as solve_steady_linear
 from .solve import etdrk4_stepper as etdrk4_stepper
 from .solve import initial_condition as initial_condition
 from .solve import spectral_solve as spectral_solve
