@@ -1,7 +1,8 @@
-"""Command line: ``pdejax train | list | check | eval``.
+"""Command line: ``pdejax train | list | check | eval | data``.
 
 Bad input ends with a one-paragraph message naming the key or file and exit status 2;
-a non-finite loss with status 3; SIGINT/SIGTERM save a checkpoint and exit 130/143.
+a non-finite loss with status 3; SIGINT/SIGTERM save a checkpoint (``data generate``:
+keep the finished chunks) and exit 130/143.
 """
 
 from __future__ import annotations
@@ -36,6 +37,19 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     e = sub.add_parser("eval", help="print a run's summary metrics as JSON")
     e.add_argument("run_dir")
+    d = sub.add_parser("data", help="generate and inspect HDF5 datasets (PDEBench layout)")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    g = dsub.add_parser("generate", help="generate a dataset from a YAML config", description=(
+        "Generate the dataset of CONFIG (with key.sub=value overrides) into FILE.h5, chunk by chunk. "
+        "Rerunning the same command on an unfinished file resumes it."))
+    g.add_argument("config", help="data config YAML (e.g. configs/data/heat.yaml)")
+    g.add_argument("overrides", nargs="*", help="key.sub=value overrides")
+    g.add_argument("--out", required=True, metavar="FILE.h5", help="the HDF5 file to write or resume")
+    g.add_argument("--overwrite", action="store_true", help="replace FILE.h5 instead of resuming it")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    i = dsub.add_parser("info", help="shapes, coordinates and attributes of a dataset file as JSON")
+    i.add_argument("file")
+    dsub.add_parser("list", help="registered dataset generators")
     return p
 
 
@@ -109,11 +123,64 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.data_command == "info":
+        from .data import describe_file
+
+        print(json.dumps(describe_file(args.file), indent=2, default=str))
+        return 0
+    if args.data_command == "list":
+        from .data import GENERATORS
+
+        for name, doc in GENERATORS.describe().items():
+            print(f"  {name:<12} {doc}")
+        return 0
+    return _data_generate(args, argv)
+
+
+def _data_generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    import shlex
+
+    from .data.config import load_data_config
+
+    config = load_data_config(args.config, args.overrides)  # bad keys fail before JAX starts
+    if config.generator.args.get("precision") == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    from .data import generate
+
+    class Terminated(KeyboardInterrupt):
+        pass
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    # Rerunning this command (without --overwrite) resumes: the file records it for the hint.
+    command = "pdejax " + " ".join(shlex.quote(a) for a in argv if a != "--overwrite")
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        report = generate(config, args.out, progress=False if args.no_progress else None,
+                          overwrite=args.overwrite, command=command)
+    except KeyboardInterrupt as err:  # the file keeps every finished chunk
+        print(f"pdejax: interrupted; finished chunks are saved in {args.out}. "
+              f"Continue with: {command}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    skipped = report.n_chunks - len(report.computed)
+    print(f"dataset: {report.path}\nsamples: {report.n_samples} in {report.n_chunks} chunks "
+          f"({len(report.computed)} computed, {skipped} already on disk), wall: {report.wall_s:.1f} s")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     # Overrides may also follow options: `pdejax train CFG --run-dir D key=value`.
-    stray = [e for e in extra if e.startswith("-") or "=" not in e or args.command != "train"]
+    takes_overrides = args.command == "train" or getattr(args, "data_command", None) == "generate"
+    stray = [e for e in extra if e.startswith("-") or "=" not in e or not takes_overrides]
     if stray:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
@@ -125,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list()
         if args.command == "check":
             return _check(args)
+        if args.command == "data":
+            return _data(args, argv)
         return _eval(args)
     except ConfigError as err:
         print(f"pdejax: error: {err}", file=sys.stderr)
