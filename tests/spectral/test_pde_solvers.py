@@ -9,7 +9,6 @@ import pytest
 
 from pdejax.pde import (
     PDES,
-    check_consistency,
     grid_for,
     initial_condition,
     kdv,
@@ -37,12 +36,6 @@ def _exact_on_grid(pde, grid, t):
     mesh = [np.asarray(m).ravel() for m in grid.mesh(jnp.float64)]
     points = np.stack([*mesh, np.full(mesh[0].shape, t)], axis=-1)
     return pde.exact(points, pde.params).T.reshape((len(pde.fields), *grid.sizes))
-
-
-@pytest.mark.parametrize("name", PDES.names())
-def test_every_library_pde_is_consistent(name, x64):
-    report = check_consistency(PDES.build(name, {}, where="pde"))
-    assert report.ok, report
 
 
 def test_kdv_soliton_after_one_period(x64):
