@@ -50,17 +50,24 @@ def validate(data: Mapping[str, Any]) -> ExperimentConfig:
         raise ConfigError.from_pydantic(err, root=ExperimentConfig) from None
 
 
-def load_config(source: str | Path | Mapping[str, Any] | ExperimentConfig,
-                overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """A validated config from a YAML path, a mapping or a config, plus overrides."""
-    if isinstance(source, ExperimentConfig):
+def config_data(source: str | Path | Mapping[str, Any] | pydantic.BaseModel,
+                overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The raw mapping of a config given as a YAML path (``name`` defaults to the file's
+    stem), a mapping or a validated model, with ``key.sub=value`` overrides merged in."""
+    if isinstance(source, pydantic.BaseModel):
         data = source.model_dump()
     elif isinstance(source, Mapping):
         data = dict(source)
     else:
         data = read_yaml(source)
         data.setdefault("name", Path(source).stem)
-    return validate(merge_overrides(data, overrides) if overrides else data)
+    return merge_overrides(data, overrides) if overrides else data
+
+
+def load_config(source: str | Path | Mapping[str, Any] | ExperimentConfig,
+                overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """A validated config from a YAML path, a mapping or a config, plus overrides."""
+    return validate(config_data(source, overrides))
 
 
 def to_yaml(config: ExperimentConfig) -> str:

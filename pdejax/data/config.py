@@ -32,7 +32,7 @@ import pydantic
 from pydantic import Field, PositiveInt
 
 from ..config.errors import ConfigError
-from ..config.loading import merge_overrides, read_yaml
+from ..config.loading import config_data
 from ..config.schema import Named, Section
 
 
@@ -91,14 +91,7 @@ def load_data_config(source: str | Path | Mapping[str, Any] | DataConfig,
 
     ``name`` defaults to the YAML file's stem.
     """
-    if isinstance(source, DataConfig):
-        data = source.model_dump()
-    elif isinstance(source, Mapping):
-        data = dict(source)
-    else:
-        data = read_yaml(source)
-        data.setdefault("name", Path(source).stem)
-    return validate_data_config(merge_overrides(data, overrides) if overrides else data)
+    return validate_data_config(config_data(source, overrides))
 
 
 def config_json(config: DataConfig) -> str:
