@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from ._signals import catch_signals
 from .config.errors import ConfigError
 
 
@@ -150,24 +151,25 @@ def _data_generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         jax.config.update("jax_enable_x64", True)
     from .data import generate
 
-    class Terminated(KeyboardInterrupt):
+    class Stop(Exception):
         pass
 
-    def terminate(signum, frame):
-        raise Terminated
+    def stop_if_signalled(index: int) -> None:
+        if received:  # polled after each chunk is on disk: the file is always consistent
+            raise Stop
 
     # Rerunning this command (without --overwrite) resumes: the file records it for the hint.
     command = "pdejax " + " ".join(shlex.quote(a) for a in argv if a != "--overwrite")
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        report = generate(config, args.out, progress=False if args.no_progress else None,
-                          overwrite=args.overwrite, command=command)
-    except KeyboardInterrupt as err:  # the file keeps every finished chunk
+    with catch_signals() as received:
+        try:
+            report = generate(config, args.out, progress=False if args.no_progress else None,
+                              overwrite=args.overwrite, command=command, on_chunk=stop_if_signalled)
+        except Stop:
+            report = None
+    if report is None or received:
         print(f"pdejax: interrupted; finished chunks are saved in {args.out}. "
               f"Continue with: {command}", file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return 128 + received[0]
     skipped = report.n_chunks - len(report.computed)
     print(f"dataset: {report.path}\nsamples: {report.n_samples} in {report.n_chunks} chunks "
           f"({len(report.computed)} computed, {skipped} already on disk), wall: {report.wall_s:.1f} s")

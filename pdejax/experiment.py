@@ -120,7 +120,8 @@ def build(config: ConfigSource, overrides: Sequence[str] = ()) -> Experiment:
     unknown = set(obj_cfg.weights) - set(main.loss_names)
     if unknown:
         k = sorted(unknown)[0]
-        raise ConfigError(f"objective.weights.{k}", obj_cfg.weights[k], f"a loss term of this objective: {', '.join(main.loss_names)}")
+        raise ConfigError(f"objective.weights.{k}", obj_cfg.weights[k],
+                          f"a loss term of this objective: {', '.join(main.loss_names)}")
     opt, schedule = build_optimizer(cfg.optimizer.name, cfg.optimizer.learning_rate, cfg.optimizer.args,
                                     cfg.optimizer.clip_norm)
     phases: list = [OptaxPhase(cfg.train.steps, opt, schedule)]

@@ -55,9 +55,12 @@ def directional_tower(fn: PointFn, point: Array, direction: Array, order: int,
 
 
 def _mixed(fn: PointFn, point: Array, directions: list[Array]) -> Array:
+    def directional(h: PointFn, d: Array) -> PointFn:
+        return lambda p: jax.jvp(h, (p,), (d,))[1]
+
     g = fn
     for d in directions:
-        g = (lambda h, d: (lambda p: jax.jvp(h, (p,), (d,))[1]))(g, d)
+        g = directional(g, d)
     return g(point)
 
 

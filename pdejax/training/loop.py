@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import signal
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
+from .._signals import catch_signals
 from ..objectives import AbstractObjective
 from ..parallel import data_mesh
 from .checkpoint import Checkpointer
@@ -75,23 +74,6 @@ def _batch_constraint(mesh: Mesh) -> Callable[[Any], Any]:
         return jax.tree.map(leaf, batch)
 
     return constrain
-
-
-@contextlib.contextmanager
-def _catch_signals():
-    """Record SIGINT/SIGTERM instead of dying, so the loop can save and stop cleanly."""
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in previous:
-        signal.signal(s, lambda signum, frame: received.append(signum))
-    try:
-        yield received
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 def _crossed(prev: int, now: int, every: int) -> bool:
@@ -194,7 +176,7 @@ def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase
     bar = tqdm(total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
                mininterval=0.5, desc="train")
     try:
-        with _catch_signals() as received:
+        with catch_signals() as received:
             while phase_idx < len(phases):
                 end = ends[phase_idx]
                 phase = phases[phase_idx]

@@ -86,9 +86,9 @@ class LBFGSPhase(AbstractPhase):
 
     The batch is drawn when the phase starts and kept in the train state, so the loss
     is deterministic as L-BFGS requires; with ``resample_every`` (a multiple of the
-    steps per call) a fresh batch is drawn and the memory emptied every so many steps. Robust in float32: a step whose line
-    search ends at a non-finite or no lower loss is rejected and the previous iterate
-    kept and the L-BFGS memory restarted from it; if no step of a whole call is
+    steps per call) a fresh batch is drawn and the memory emptied every so many steps.
+    Robust in float32: a step whose line search ends at a non-finite or no lower loss is
+    rejected and the previous iterate kept and the L-BFGS memory restarted from it; if no step of a whole call is
     accepted the phase ends early (converged or stuck) instead of producing NaNs.
     """
 

@@ -72,7 +72,7 @@ def test_kdv_soliton_residual_with_third_derivative():
 
     pts = jax.random.uniform(jax.random.PRNGKey(1), (32, 2), jnp.float64, -3, 3)
     for mode in ("jvp", "jet"):
-        res = jax.vmap(lambda p: pointwise_residual(kdv, soliton, p, mode))(pts)
+        res = jax.vmap(lambda p, m=mode: pointwise_residual(kdv, soliton, p, m))(pts)
         assert np.max(np.abs(res)) < 1e-12
 
 
