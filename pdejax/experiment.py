@@ -30,7 +30,8 @@ from .config.errors import ConfigError
 from .config.loading import load_config, to_yaml
 from .config.schema import ExperimentConfig
 from .models import MODELS
-from .objectives import PINN, PINNField, evaluation_grid
+from .objectives import PINN, AbstractObjective, PINNField, evaluation_grid
+from .objectives.operator import AutoregressiveObjective, NormalizedOperator, OperatorObjective
 from .parallel import data_mesh
 from .pde import PDE, PDES
 from .sampling import SAMPLERS
@@ -45,13 +46,23 @@ class Experiment:
     """Everything a config describes, built and validated, before any compilation."""
 
     config: ExperimentConfig
-    pde: PDE
+    pde: PDE | None
     model: Any
-    objective: PINN
+    objective: AbstractObjective
     phases: list
     mesh: Any
-    grid_shape: tuple[int, ...] | None
-    grid_points: np.ndarray | None
+    grid_shape: tuple[int, ...] | None = None
+    grid_points: np.ndarray | None = None
+
+    def physical_model(self, model: Any) -> Any:
+        """The trained ``model`` as users call it, in physical units: a PINN's field
+        (one point → fields), an operator with its normalisers (one sample
+        ``(c_in, *grid)`` → ``(c_out, *grid)``; autoregressive: the one-step map)."""
+        if isinstance(self.objective, OperatorObjective):
+            return NormalizedOperator(model, self.objective.input_norm, self.objective.output_norm)
+        if isinstance(self.objective, AutoregressiveObjective):
+            return self.objective.step_model(model)
+        return model
 
 
 def _set_dtype(dtype: str) -> None:
@@ -69,12 +80,20 @@ def build(config: ConfigSource, overrides: Sequence[str] = ()) -> Experiment:
     cfg = load_config(config, overrides)
     _set_dtype(cfg.dtype)
     dtype = jnp.float64 if cfg.dtype == "float64" else jnp.float32
-    pde = PDES.build(cfg.pde.name, cfg.pde.args, where="pde")
+    pde = PDES.build(cfg.pde.name, cfg.pde.args, where="pde") if cfg.pde is not None else None
     try:
         mesh = data_mesh(cfg.parallel.data)
     except ValueError as err:
         raise ConfigError("parallel.data", cfg.parallel.data, str(err)) from None
     n_dev = mesh.shape["data"]
+    if cfg.objective.name != "pinn":
+        from .operator_setup import build_operator
+
+        model, objective = build_operator(cfg, pde, n_dev, dtype)
+        opt, schedule = build_optimizer(cfg.optimizer.name, cfg.optimizer.learning_rate, cfg.optimizer.args,
+                                        cfg.optimizer.clip_norm)
+        _check_weights(cfg, objective)
+        return Experiment(cfg, pde, model, objective, [OptaxPhase(cfg.train.steps, opt, schedule)], mesh)
     obj_cfg = cfg.objective
     lbfgs_points = cfg.lbfgs.n_collocation or obj_cfg.n_collocation
     for key, n in (("objective.n_collocation", obj_cfg.n_collocation), ("lbfgs.n_collocation", lbfgs_points)):
@@ -117,11 +136,7 @@ def build(config: ConfigSource, overrides: Sequence[str] = ()) -> Experiment:
                     eval_points=eval_points, eval_values=eval_values)
 
     main = objective(obj_cfg.n_collocation)
-    unknown = set(obj_cfg.weights) - set(main.loss_names)
-    if unknown:
-        k = sorted(unknown)[0]
-        raise ConfigError(f"objective.weights.{k}", obj_cfg.weights[k],
-                          f"a loss term of this objective: {', '.join(main.loss_names)}")
+    _check_weights(cfg, main)
     opt, schedule = build_optimizer(cfg.optimizer.name, cfg.optimizer.learning_rate, cfg.optimizer.args,
                                     cfg.optimizer.clip_norm)
     phases: list = [OptaxPhase(cfg.train.steps, opt, schedule)]
@@ -133,6 +148,14 @@ def build(config: ConfigSource, overrides: Sequence[str] = ()) -> Experiment:
                                  objective(lbfgs_points) if lbfgs_points != obj_cfg.n_collocation else None,
                                  cfg.lbfgs.resample_every))
     return Experiment(cfg, pde, model, main, phases, mesh, grid_shape, grid_points)
+
+
+def _check_weights(cfg: ExperimentConfig, objective: AbstractObjective) -> None:
+    unknown = set(cfg.objective.weights) - set(objective.loss_names)
+    if unknown:
+        k = sorted(unknown)[0]
+        raise ConfigError(f"objective.weights.{k}", cfg.objective.weights[k],
+                          f"a loss term of this objective: {', '.join(objective.loss_names)}")
 
 
 @dataclass
@@ -229,7 +252,12 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
     finally:
         checkpointer.close()
     history = _read_history(metrics_path)
-    _save_model(directory / "model", result.model)
+    model = exp.physical_model(result.model)
+    _save_model(directory / "model", model)
+    plots_dir = directory / "plots" if cfg.train.plots else None
+    if plots_dir is not None:
+        plots_dir.mkdir(parents=True, exist_ok=True)
+    report = exp.objective.report(result.model, plots_dir)
     last = history[-1] if history else {}
     summary = {
         "name": cfg.name,
@@ -244,13 +272,14 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
         "platform": jax.devices()[0].platform,
         "dtype": cfg.dtype,
         "resumed_from": result.resumed_from,
-        "notes": result.notes,
+        **report,
+        "notes": result.notes + report.get("notes", []),
         "versions": _versions(),
     }
     if cfg.train.plots:
         _plots(exp, result.model, history, directory / "plots")
     _write_json_atomic(directory / "summary.json", summary)
-    return Run(directory, cfg, result.model, summary, history)
+    return Run(directory, cfg, model, summary, history)
 
 
 def _versions() -> dict[str, str]:
@@ -301,23 +330,24 @@ def load_run(run_dir: str | Path) -> Run:
     if not (directory / "config.yaml").is_file():
         raise ConfigError("run directory", str(directory), "a directory containing config.yaml")
     exp = build(directory / "config.yaml")
-    params, static = eqx.partition(exp.model, eqx.is_array)
     if (directory / "model").is_dir():
+        params, static = eqx.partition(exp.physical_model(exp.model), eqx.is_array)
         ckpt = Checkpointer(directory / "model", keep=1)
         try:
             params, _ = ckpt.restore(params)
         finally:
             ckpt.close()
+        model = eqx.combine(params, static)
     else:
         ckpt = Checkpointer(directory / "checkpoints", keep=exp.config.train.keep_checkpoints)
         try:
             if ckpt.latest_step() is None:
                 raise ConfigError("run directory", str(directory), "a run with a saved model or checkpoint")
             state, _ = Start(exp.objective, exp.model, exp.phases, exp.config.seed, exp.mesh).restore(ckpt)
-            params = state.params
+            model = exp.physical_model(eqx.combine(state.params, eqx.partition(exp.model, eqx.is_array)[1]))
         finally:
             ckpt.close()
     summary_path = directory / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    return Run(directory, exp.config, eqx.combine(params, static), summary,
+    return Run(directory, exp.config, model, summary,
                _read_history(directory / "metrics.jsonl"))

@@ -45,9 +45,17 @@ def merge_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
 def validate(data: Mapping[str, Any]) -> ExperimentConfig:
     """Check a config mapping against the schema; ConfigError names the first bad key."""
     try:
-        return ExperimentConfig.model_validate(dict(data))
+        cfg = ExperimentConfig.model_validate(dict(data))
     except pydantic.ValidationError as err:
         raise ConfigError.from_pydantic(err, root=ExperimentConfig) from None
+    objective = cfg.objective.name
+    if objective == "pinn" and cfg.pde is None:
+        raise ConfigError("pde", None, "a PDE section (pde.name: ...) for objective.name = pinn")
+    if objective != "pinn" and cfg.data is None:
+        raise ConfigError("data", None, f"a data section (data.path: FILE.h5) for objective.name = {objective}")
+    if cfg.objective.physics_weight > 0 and cfg.pde is None:
+        raise ConfigError("pde", None, "a PDE section (pde.name: ...) for objective.physics_weight > 0")
+    return cfg
 
 
 def config_data(source: str | Path | Mapping[str, Any] | pydantic.BaseModel,

@@ -43,7 +43,19 @@ class SamplerConfig(Named):
 
 
 class ObjectiveConfig(Section):
-    name: Literal["pinn"] = "pinn"
+    """``name``: ``pinn`` (PDE residuals at collocation points), ``operator`` (input →
+    output pairs from ``data``) or ``autoregressive`` (next-step training on
+    trajectories from ``data``). Keys below the first group apply to ``pinn`` only;
+    ``loss``, ``physics_weight``, ``history``, ``unroll``, ``pushforward`` to the
+    operator objectives."""
+
+    name: Literal["pinn", "operator", "autoregressive"] = "pinn"
+    loss: Literal["rel_l2", "mse"] = "rel_l2"
+    physics_weight: float = Field(0.0, ge=0)  # PINO-style PDE residual on the output frames
+    history: PositiveInt = 10  # autoregressive: input frames
+    unroll: PositiveInt = 1  # autoregressive: predicted steps per training window
+    pushforward: bool = False  # autoregressive: gradients through the last unrolled step only
+    window: Literal["random", "first"] = "random"  # autoregressive: where training windows start
     constraint: Literal["hard", "soft"] = "hard"
     n_collocation: PositiveInt = 4096
     n_initial: int = Field(0, ge=0)
@@ -108,9 +120,46 @@ class TrainConfig(Section):
 
 
 class EvaluationConfig(Section):
-    """Evaluation grid ``{coordinate: [min, max, n]}`` against the PDE's exact solution."""
+    """PINN: evaluation grid ``{coordinate: [min, max, n]}`` against the PDE's exact
+    solution. Operators: ``superresolution`` lists extra strides of the stored grid at
+    which the test set is evaluated zero-shot (e.g. ``[8, 4, 2, 1]``); ``batch_size``
+    the test batch."""
 
     grid: dict[str, tuple[float, float, PositiveInt]] = Field(default_factory=dict)
+    superresolution: list[PositiveInt] = Field(default_factory=list)
+    batch_size: PositiveInt = 100
+
+
+class DataConfig(Section):
+    """Training data of an operator experiment, read from a dataset file.
+
+    ``input`` / ``output`` map array names of the file to the time frames taken from
+    them (``null``: the whole array, e.g. Darcy's coefficient ``nu``); every selected
+    frame (and field) becomes a channel. The test set is the first ``n_test`` samples
+    of the file, the training set the next ``n_train``. ``stride`` subsamples spatial
+    axes (``{x: 8}``). With ``generate`` (a data config), a missing file is generated
+    first, with ``generate_overrides``.
+    """
+
+    path: str
+    generate: str | None = None
+    generate_overrides: list[str] = Field(default_factory=list)
+    input: dict[str, list[int] | None] = Field(default_factory=lambda: {"tensor": [0]})
+    output: dict[str, list[int] | None] = Field(default_factory=lambda: {"tensor": [-1]})
+    trajectory: str = "tensor"  # autoregressive objective: the array of trajectories
+    n_train: PositiveInt = 1000
+    n_test: PositiveInt = 100
+    stride: dict[str, PositiveInt] = Field(default_factory=dict)
+    batch_size: PositiveInt = 20
+    normalize: Literal["none", "input", "output", "both"] = "none"
+    stream: bool = False  # read batches from the file as training goes (larger than memory)
+
+    @field_validator("input", "output")
+    @classmethod
+    def _some(cls, v: dict[str, list[int] | None]) -> dict[str, list[int] | None]:
+        if not v:
+            raise ValueError("at least one array, e.g. {tensor: [0]}")
+        return v
 
 
 class ParallelConfig(Section):
@@ -130,7 +179,8 @@ class ExperimentConfig(Section):
     name: str = "experiment"
     seed: int = 0
     dtype: Literal["float32", "float64"] = "float32"
-    pde: PDEConfig
+    pde: PDEConfig | None = None  # PINNs and physics losses
+    data: DataConfig | None = None  # operator objectives
     model: ModelConfig
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
@@ -138,3 +188,4 @@ class ExperimentConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     parallel: ParallelConfig = Field(default_factory=ParallelConfig)
+

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
+import jax
 from jaxtyping import Array, Int, PRNGKeyArray
 
 Losses = dict[str, Array]
@@ -33,6 +35,26 @@ class AbstractObjective(eqx.Module):
 
     def evaluate(self, model: Any) -> dict[str, Array]:
         """Evaluation metrics (scalars) of ``model``, e.g. ``rel_l2`` against a reference."""
+        return {}
+
+    @property
+    def feed(self) -> Any:
+        """A host-side batch source (:class:`~pdejax.data.batches.BatchFeed`) for objectives
+        trained on datasets; ``None`` (the default) when ``batch`` draws batches on device."""
+        return None
+
+    def evaluator(self, static: Any) -> Callable[[Any], dict[str, float]]:
+        """``params -> metrics`` as Python floats, called by the training loop.
+
+        The default jits :meth:`evaluate`; objectives whose evaluation runs over a test
+        set too large to be a compile-time constant override this with a batched loop.
+        """
+        evaluate = jax.jit(lambda params: self.evaluate(eqx.combine(params, static)))
+        return lambda params: {k: float(v) for k, v in jax.device_get(evaluate(params)).items()}
+
+    def report(self, model: Any, directory: Any = None) -> dict[str, Any]:
+        """Extra results for ``summary.json`` at the end of a run (curves, zero-shot
+        errors...); may write plots into ``directory``. Default: nothing."""
         return {}
 
     @property

@@ -152,17 +152,25 @@ def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase
     compiled: dict[tuple[int, int], Any] = {}
     compile_s = 0.0
 
-    def runner(i: int, n: int):
+    feed = objective.feed
+    fed_sharding = NamedSharding(mesh, P(None, "data"))  # (steps, batch, ...): batch along data
+
+    def fetch(step: int, n: int):
+        if feed is None:
+            return None
+        return jax.tree.map(lambda x: jax.device_put(x, fed_sharding), feed.get(step, n))
+
+    def runner(i: int, n: int, fed):
         nonlocal compile_s
         if (i, n) not in compiled:
-            fn = jax.jit(lambda s: phases[i].run(objectives[i], static, weights, constrain, s, n),
-                         donate_argnums=0)
+            fn = jax.jit(lambda s, f: phases[i].run(objectives[i], static, weights, constrain, s, n, f),
+                         donate_argnums=(0, 1))
             t0 = time.perf_counter()
-            compiled[(i, n)] = fn.lower(state).compile()
+            compiled[(i, n)] = fn.lower(state, fed).compile()
             compile_s += time.perf_counter() - t0
         return compiled[(i, n)]
 
-    evaluate = jax.jit(lambda p: objective.evaluate(eqx.combine(p, static)))
+    evaluate = objective.evaluator(static)
 
     def save(step: int, i: int):
         if checkpointer is not None:
@@ -184,8 +192,9 @@ def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase
                 while step < end:
                     n = min(steps_per_call - step % steps_per_call, end - step)
                     t0 = time.perf_counter()
-                    run = runner(phase_idx, n)
-                    state, per_step, last = run(state)
+                    fed = fetch(step, n)
+                    run = runner(phase_idx, n, fed)
+                    state, per_step, last = run(state, fed)
                     per_step, last = jax.device_get((per_step, last))
                     prev, step = step, step + n
                     _check_finite(per_step, last, prev)
@@ -205,7 +214,7 @@ def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase
                         if isinstance(phase, OptaxPhase):
                             record["lr"] = phase.learning_rate(step - starts[phase_idx])
                         if _crossed(prev, step, eval_every) or (finished and phase_idx == len(phases) - 1):
-                            metrics = {k: float(v) for k, v in jax.device_get(evaluate(state.params)).items()}
+                            metrics = evaluate(state.params)
                             record.update(metrics)
                         history.append(record)
                         for cb in callbacks:
@@ -225,8 +234,10 @@ def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase
                         total -= end - step
     finally:
         bar.close()
+        if feed is not None:
+            feed.close()
     if not metrics:
-        metrics = {k: float(v) for k, v in jax.device_get(evaluate(state.params)).items()}
+        metrics = evaluate(state.params)
     return FitResult(model=eqx.combine(state.params, static), state=state, history=history, metrics=metrics,
                      steps=step, wall_s=time.perf_counter() - t_start, compile_s=compile_s,
                      resumed_from=resumed_from, notes=notes)

@@ -47,8 +47,13 @@ class AbstractPhase(eqx.Module):
 
     @abc.abstractmethod
     def run(self, objective: AbstractObjective, static: Any, weights: Mapping[str, float],
-            constrain: BatchConstraint, state: TrainState, n: int) -> tuple[TrainState, dict, dict]:
-        """``n`` steps → ``(state, per-step metrics of shape (n,), metrics at the last step)``."""
+            constrain: BatchConstraint, state: TrainState, n: int,
+            fed: Any = None) -> tuple[TrainState, dict, dict]:
+        """``n`` steps → ``(state, per-step metrics of shape (n,), metrics at the last step)``.
+
+        ``fed``: the steps' batches from the objective's host feed, leaves ``(n, batch, ...)``
+        (``None`` when the objective draws its batches on the device).
+        """
 
 
 class OptaxPhase(AbstractPhase):
@@ -64,11 +69,14 @@ class OptaxPhase(AbstractPhase):
     def init(self, objective, params, static, key, batch_state, step):
         return TrainState(step, params, self.optimizer.init(params), batch_state, key)
 
-    def run(self, objective, static, weights, constrain, state, n):
-        def one(state: TrainState, _):
+    def run(self, objective, static, weights, constrain, state, n, fed=None):
+        def one(state: TrainState, fed_batch):
             key, k_batch, k_loss = jax.random.split(state.key, 3)
             model = eqx.combine(state.params, static)
-            batch, batch_state = objective.batch(model, state.batch_state, k_batch, state.step)
+            if fed_batch is None:
+                batch, batch_state = objective.batch(model, state.batch_state, k_batch, state.step)
+            else:
+                batch, batch_state = fed_batch, state.batch_state
             batch = constrain(batch)
             total = _weighted_total(objective, weights, static, batch, k_loss)
             (value, (losses, aux)), grads = jax.value_and_grad(total, has_aux=True)(state.params)
@@ -77,7 +85,7 @@ class OptaxPhase(AbstractPhase):
             new = TrainState(state.step + 1, params, opt_state, batch_state, key)
             return new, {"loss": value, **losses, **aux}
 
-        state, per_step = jax.lax.scan(one, state, None, length=n)
+        state, per_step = jax.lax.scan(one, state, fed, length=n)
         return state, per_step, {}
 
 
@@ -88,8 +96,8 @@ class LBFGSPhase(AbstractPhase):
     is deterministic as L-BFGS requires; with ``resample_every`` (a multiple of the
     steps per call) a fresh batch is drawn and the memory emptied every so many steps.
     Robust in float32: a step whose line search ends at a non-finite or no lower loss is
-    rejected and the previous iterate kept and the L-BFGS memory restarted from it; if no step of a whole call is
-    accepted the phase ends early (converged or stuck) instead of producing NaNs.
+    rejected and the previous iterate kept and the L-BFGS memory restarted from it; if no
+    step of a whole call is accepted the phase ends early (converged or stuck) instead of producing NaNs.
     """
 
     memory_size: int = eqx.field(static=True, default=10)
@@ -115,7 +123,9 @@ class LBFGSPhase(AbstractPhase):
         batch, _ = objective.batch(model, objective.init_batch_state(k_init, dtype), k_batch, state.step)
         return TrainState(state.step, state.params, self._optimizer().init(state.params), batch, key)
 
-    def run(self, objective, static, weights, constrain, state, n):
+    def run(self, objective, static, weights, constrain, state, n, fed=None):
+        if fed is not None:
+            raise ValueError("L-BFGS needs a deterministic batch; objectives fed from a dataset cannot use it")
         opt = self._optimizer()
         if self.resample_every:
             # Fresh points (and an empty memory) every `resample_every` steps keep L-BFGS

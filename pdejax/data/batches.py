@@ -1,0 +1,73 @@
+"""Host-side batches for training on datasets: deterministic, prefetched, resumable.
+
+The training loop runs several steps per compiled call; a :class:`BatchFeed` hands it
+the batches of those steps stacked along a leading axis, ``(n_steps, batch, ...)``,
+which the loop shards along the mesh's ``data`` axis. Which samples a step sees is a
+pure function of ``(seed, step)``: epoch ``e`` visits the training set in the order of
+a permutation drawn from ``(seed, e)``, so a resumed run sees exactly the batches an
+uninterrupted one would. While the device runs one call, a background thread reads
+the next call's batches (from memory or, for streamed datasets, from the HDF5 file).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+Fetch = Callable[[np.ndarray, np.random.Generator], Any]
+
+
+class BatchFeed:
+    """Stacked batches for the steps ``[step, step + n)``; see the module docstring.
+
+    Args:
+        fetch: ``fetch(indices, rng) -> pytree of NumPy arrays`` with leading axis
+            ``len(indices)``; ``rng`` is seeded by the step, for extra per-batch randomness
+            (e.g. where a trajectory window starts).
+        n_samples: size of the training set.
+        batch_size: samples per step (incomplete last batches of an epoch are dropped).
+        seed: the run's seed.
+
+    Example::
+
+        feed = BatchFeed(lambda i, rng: {"x": xs[i], "y": ys[i]}, len(xs), 20, seed=0)
+        batches = feed.get(step=0, n=50)       # {"x": (50, 20, ...), "y": (50, 20, ...)}
+    """
+
+    def __init__(self, fetch: Fetch, n_samples: int, batch_size: int, seed: int):
+        if batch_size > n_samples:
+            raise ValueError(f"batch_size {batch_size} is larger than the {n_samples} training samples")
+        self.fetch, self.n_samples, self.batch_size, self.seed = fetch, n_samples, batch_size, seed
+        self.steps_per_epoch = n_samples // batch_size
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._next: tuple[tuple[int, int], concurrent.futures.Future] | None = None
+
+    def indices(self, step: int) -> np.ndarray:
+        """The training-set indices of global step ``step``, shape ``(batch_size,)``."""
+        epoch, within = divmod(step, self.steps_per_epoch)
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.n_samples)
+        return order[within * self.batch_size:(within + 1) * self.batch_size]
+
+    def _load(self, step: int, n: int) -> Any:
+        batches = [self.fetch(self.indices(s), np.random.default_rng([self.seed, s, 1])) for s in range(step, step + n)]
+        return jax.tree.map(lambda *xs: np.stack(xs), *batches)
+
+    def get(self, step: int, n: int) -> Any:
+        """Batches of steps ``step .. step + n - 1``, stacked: leaves ``(n, batch, ...)``.
+
+        Starts reading the following ``n`` steps in the background.
+        """
+        if self._next is not None and self._next[0] == (step, n):
+            out = self._next[1].result()
+        else:
+            out = self._load(step, n)
+        self._next = ((step + n, n), self._pool.submit(self._load, step + n, n))
+        return out
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._next = None
