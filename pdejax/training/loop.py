@@ -164,7 +164,7 @@ def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase
         nonlocal compile_s
         if (i, n) not in compiled:
             fn = jax.jit(lambda s, f: phases[i].run(objectives[i], static, weights, constrain, s, n, f),
-                         donate_argnums=(0, 1))
+                         donate_argnums=0)
             t0 = time.perf_counter()
             compiled[(i, n)] = fn.lower(state, fed).compile()
             compile_s += time.perf_counter() - t0
