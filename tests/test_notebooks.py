@@ -46,3 +46,20 @@ def test_spectral_notebook_runs(monkeypatch):
     assert traj.shape == (16, 1, 64) and np.all(np.isfinite(traj))
     assert 0.5 < np.max(np.abs(traj[-1])) < 5  # KS on its attractor, not decayed or blown up
     assert frames.shape == (5, 1, 32, 32) and np.all(np.isfinite(frames))
+
+
+def test_fno_notebook_runs(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    nb = json.loads((REPO / "notebooks/fno_burgers.ipynb").read_text())
+    monkeypatch.chdir(REPO / "notebooks")
+    monkeypatch.setenv("PDEJAX_NOTEBOOK_SMALL", "1")
+    namespace: dict = {}
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            exec(compile("".join(cell["source"]), "notebook", "exec"), namespace)
+    run = namespace["run"]
+    assert run.summary["steps"] == 100 and 0 < run.summary["rel_l2"] < 1
+    assert set(run.summary["superresolution_rel_l2"]) == {"64", "128", "256"}
+    assert namespace["pred"].shape == (8, 1, 128) and np.all(np.isfinite(namespace["pred"]))

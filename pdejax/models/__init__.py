@@ -1,5 +1,9 @@
 """Networks and neural operators, registered by name for configs (``model.name``)."""
 
+from .deeponet import DeepONet as DeepONet
+from .fno import FNO as FNO
+from .fno import SpectralConv as SpectralConv
 from .mlp import ACTIVATIONS as ACTIVATIONS
 from .mlp import MLP as MLP
 from .registry import MODELS as MODELS
+from .unet import UNet as UNet

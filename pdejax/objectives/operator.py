@@ -416,9 +416,10 @@ def _plot_samples(objective: OperatorObjective, model: Any, directory: Any,
     x, y = data.pairs(rows)
     pred = np.asarray(jax.jit(jax.vmap(lambda xi: objective.predict(model, xi)))(jnp.asarray(x)))
     if len(data.spatial) == 1:
-        plots.plot_operator_samples(data.coordinates()[0], x, pred, y, directory / "samples.png")
+        plots.plot_operator_samples(data.coordinates()[0], x[:, 0], pred[:, 0], y[:, 0], directory / "samples.png",
+                                    input_label="input (channel 0)", output_label="output (channel 0)")
     elif len(data.spatial) == 2:
-        plots.plot_operator_fields_2d(pred[0], y[0], directory / "sample_2d.png")
+        plots.plot_operator_fields_2d(pred[:3, 0], y[:3, 0], directory / "samples_2d.png")
     if superresolution:
         good = {k: v for k, v in superresolution.items() if v is not None}
         if good:

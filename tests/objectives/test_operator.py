@@ -97,7 +97,7 @@ def test_fno_learns_heat_operator_and_run_predicts_in_physical_units(heat_file, 
     schedule = {"name": "cosine_decay_schedule", "init_value": 3e-3, "decay_steps": 1500}
     cfg = operator_config(heat_file, data={"normalize": "both"}, optimizer={"learning_rate": schedule},
                           train={"steps": 1500, "steps_per_call": 50, "log_every": 250, "eval_every": 500,
-                                 "checkpoint_every": 500}, evaluation={"superresolution": [2, 1]})
+                                 "checkpoint_every": 500, "plots": True}, evaluation={"superresolution": [2, 1]})
     run = pdejax.train(cfg, run_dir=tmp_path / "run", progress=False)
     s = run.summary
     assert s["rel_l2"] < 0.1 and s["metrics"]["rel_l2"] == s["rel_l2"]  # heat: a linear, smooth map
@@ -105,6 +105,8 @@ def test_fno_learns_heat_operator_and_run_predicts_in_physical_units(heat_file, 
     assert {"rmse", "nrmse", "max_error", "frmse_low", "frmse_mid", "frmse_high"} <= set(s["metrics"])
     history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert history[0]["data"] > history[-1]["data"]
+    assert {p.name for p in (tmp_path / "run" / "plots").iterdir()} >= {"loss.png", "samples.png",
+                                                                        "superresolution.png"}
 
     loaded = pdejax.load_run(tmp_path / "run")
     data = pdejax.data.load_dataset(heat_file)
