@@ -1,6 +1,7 @@
 """Networks and neural operators, registered by name for configs (``model.name``)."""
 
 from .deeponet import DeepONet as DeepONet
+from .deeponet import unit_grid as unit_grid
 from .fno import FNO as FNO
 from .fno import SpectralConv as SpectralConv
 from .mlp import ACTIVATIONS as ACTIVATIONS

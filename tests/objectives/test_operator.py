@@ -171,3 +171,14 @@ def test_streamed_dataset_trains_like_in_memory(heat_file, tmp_path):
     mem = pdejax.train(operator_config(heat_file), run_dir=tmp_path / "mem", progress=False)
     lazy = pdejax.train(operator_config(heat_file, data={"stream": True}), run_dir=tmp_path / "lazy", progress=False)
     assert lazy.summary["rel_l2"] == pytest.approx(mem.summary["rel_l2"], rel=1e-6)
+
+
+def test_batches_are_sharded_over_four_devices_with_the_same_result(heat_file, tmp_path):
+    if len(jax.devices()) < 4:
+        pytest.skip("needs 4 devices (JAX_NUM_CPU_DEVICES=4, set by conftest)")
+    one = pdejax.train(operator_config(heat_file), run_dir=tmp_path / "one", progress=False)
+    exp = pdejax.experiment.build(operator_config(heat_file, parallel={"data": 4}))
+    assert exp.mesh.shape["data"] == 4
+    four = pdejax.train(operator_config(heat_file, parallel={"data": 4}), run_dir=tmp_path / "four", progress=False)
+    assert four.summary["device_count"] == 4
+    assert four.summary["rel_l2"] == pytest.approx(one.summary["rel_l2"], rel=1e-3)
