@@ -9,6 +9,8 @@ the devices, a model that does not accept the data's shapes.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,23 @@ def resolve_data_path(cfg: ExperimentConfig, config_dir: Path | None = None) -> 
     print(f"pdejax: {path} does not exist; generating it from {data.generate} "
           f"{' '.join(data.generate_overrides)}".rstrip())
     path.parent.mkdir(parents=True, exist_ok=True)
-    generate(load_data_config(data.generate, data.generate_overrides), path)
+    data_config = load_data_config(data.generate, data.generate_overrides)
+    with float64_if(data_config.generator.args.get("precision") == "float64"):
+        generate(data_config, path)
     return path
+
+
+@contextlib.contextmanager
+def float64_if(wanted: bool) -> Iterator[None]:
+    """Run the block with ``jax_enable_x64`` on (solvers in float64), then restore the setting."""
+    before = bool(jax.config.jax_enable_x64)
+    if wanted and not before:
+        jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        if bool(jax.config.jax_enable_x64) != before:
+            jax.config.update("jax_enable_x64", before)
 
 
 def build_operator(cfg: ExperimentConfig, pde: PDE | None, n_devices: int, dtype: Any) -> tuple[Any, Any]:

@@ -126,6 +126,7 @@ class SpectralConv(eqx.Module):
         coeffs = _mix_modes(_forward_modes(x, self.modes), self.dense_weight())
         return _inverse_modes(coeffs, grid, self.modes)
 
+
 class Pointwise(eqx.Module):
     """A 1x1 convolution on channels-last input: the same affine map at every grid point.
 
@@ -252,8 +253,9 @@ class FNO(eqx.Module):
         if self.grid_features:
             coords = jnp.meshgrid(*[jnp.arange(n, dtype=x.dtype) / n for n in grid], indexing="ij")
             x = jnp.concatenate([x, jnp.stack(coords)])
-        # Channels last inside: pointwise maps are plain matrix products (see Pointwise);
-        # only the spectral convolutions see channels first, as the FFTs need.
+        # Channels last inside, so that under vmap every pointwise map is one matrix
+        # product over all points of the batch (see Pointwise); the spectral convolutions
+        # contract grid axes and take channels first.
         v = jnp.moveaxis(x, 0, -1)
         for i, layer in enumerate(self.lifting):
             v = act(layer(v)) if i < len(self.lifting) - 1 else layer(v)
@@ -283,12 +285,12 @@ def _check_grid(grid: tuple[int, ...], modes: tuple[int, ...]) -> None:
                          "(2*modes on every axis but the last; on the last, n//2 + 1 >= modes rfft modes)")
 
 
-# Truncated transforms. Only the kept modes are ever computed: as a matrix product with
-# the (n, 2m) DFT basis when that basis is small, else with an FFT. Measured on a 2-core
-# CPU (training step of the benchmark FNO, batch 20), the products beat XLA's FFT (which
-# also needs the transformed axis minor, hence transposes): 10-25% less time for the
-# whole step in 1D at 256-4096 points with 16 modes, and about 25% less for the spectral
-# convolutions on 64x64 with 12x12 modes.
+# Truncated transforms. Only the kept modes are computed: as a matrix product with the
+# (n, 2m) DFT basis when that basis is small, else with an FFT. On XLA:CPU (2-core AMD
+# EPYC, training step of scripts/bench/fno.py, batch 20) the products beat rfft/irfft
+# (computing all n//2+1 modes, then padding them back): 10-20% less CPU time for the
+# whole step in 1D at 256, 1024 and 4096 points with 16 modes; in 2D (64x64, 12x12
+# modes) 20-25% less time for the spectral convolutions.
 _MAX_BASIS = 2**19  # entries of one DFT basis; larger axes use the FFT
 
 

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import pdejax.models.fno as fno_module
 from pdejax.models import FNO, MODELS, SpectralConv
 
 
@@ -99,12 +100,17 @@ def direct_spectral_conv(x, weight, modes):
     return y
 
 
+@pytest.mark.parametrize("transform", ["matmul", "fft"])
 @pytest.mark.parametrize("modes, grid", [((5,), (12,)), ((2, 3), (6, 7)), ((1, 2, 2), (4, 5, 5))])
-def test_matches_direct_computation_float64(modes, grid):
+def test_matches_direct_computation_float64(modes, grid, transform, monkeypatch):
+    """Both ways of computing the kept modes: DFT matrices (small axes) and FFTs (large ones)."""
+    if transform == "fft":
+        monkeypatch.setattr(fno_module, "_MAX_BASIS", 0)
     with jax.enable_x64(True):
         conv = build(lambda k: SpectralConv(2, 3, modes, dtype=jnp.float64, key=k), 1)
         x = jnp.asarray(np.random.default_rng(2).normal(size=(2, *grid)))
-        out = apply(conv, x)
+        assert ("fft" in str(jax.make_jaxpr(conv)(x))) == (transform == "fft")
+        out = eqx.filter_jit(lambda m, x: m(x))(conv, x)  # a fresh trace: the transform is chosen when tracing
         assert out.dtype == jnp.float64
         expected = direct_spectral_conv(np.asarray(x), np.asarray(conv.dense_weight()), modes)
         np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-10, atol=1e-12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,10 +13,14 @@ import yaml
 
 import pdejax
 from pdejax.config import ConfigError
-from pdejax.data import generate
+from pdejax.config.loading import load_config
+from pdejax.data import build_generator, generate, load_data_config
 from pdejax.data.batches import BatchFeed
+from pdejax.models import MODELS
 from pdejax.objectives.operator import Normalizer, PhysicsResidual, rollout
+from pdejax.operator_setup import float64_if
 from pdejax.pde import PDES
+from tests.conftest import REPO
 
 HEAT = {"name": "heat_ops", "seed": 0, "n_samples": 48, "chunk_size": 16, "dtype": "float32",
         "generator": {"name": "heat", "n_points": 32, "kappa": 0.01, "t_final": 1.0, "dt": 0.01,
@@ -182,3 +187,27 @@ def test_batches_are_sharded_over_four_devices_with_the_same_result(heat_file, t
     four = pdejax.train(operator_config(heat_file, parallel={"data": 4}), run_dir=tmp_path / "four", progress=False)
     assert four.summary["device_count"] == 4
     assert four.summary["rel_l2"] == pytest.approx(one.summary["rel_l2"], rel=1e-3)
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "configs/operator").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_operator_configs_validate_and_build_their_models(config):
+    """Every shipped operator config is valid, its data config exists, and its model accepts
+    the data's shapes (built on a stand-in sample; the real data files are large)."""
+    cfg = load_config(config)
+    assert cfg.objective.name in ("operator", "autoregressive") and (REPO / cfg.data.generate).is_file()
+    data_cfg = load_data_config(REPO / cfg.data.generate, cfg.data.generate_overrides)
+    with float64_if(data_cfg.generator.args.get("precision") == "float64"):  # as data.generate does
+        generator = build_generator(data_cfg)
+    spec = generator.arrays["tensor"]
+    strides = {**data_cfg.store_stride, **{k: data_cfg.store_stride.get(k, 1) * v for k, v in cfg.data.stride.items()}}
+    grid = tuple(-(-n // strides.get(a, 1)) for n, a in zip(spec.shape, spec.axes) if a not in ("t", "field"))
+    n_fields = spec.shape[spec.axes.index("field")] if "field" in spec.axes else 1
+    if cfg.objective.name == "autoregressive":
+        c_in, c_out = cfg.objective.history * n_fields, n_fields
+    else:
+        c_in = sum(len(f) if f is not None else 1 for f in cfg.data.input.values())
+        c_out = sum(len(f) if f is not None else 1 for f in cfg.data.output.values())
+    model = MODELS.build(cfg.model.name, cfg.model.args, where="model", key=jax.random.PRNGKey(0),
+                         dtype=jnp.float32, in_size=c_in, out_size=c_out)
+    out = eqx.filter_eval_shape(model, jax.ShapeDtypeStruct((c_in, *grid), jnp.float32))
+    assert out.shape == (c_out, *grid)
