@@ -38,8 +38,9 @@ class SpectralConv(eqx.Module):
     output are zero. The same module works at any resolution with enough points.
 
     Weights are stored as real arrays (real and imaginary parts on a leading axis of 2), so
-    every optax optimizer and ``jax.grad`` see ordinary float parameters. Dense weights
-    are initialised like the paper, ``U[0, 1) / (c_in c_out)`` for both parts.
+    every optax optimizer and ``jax.grad`` see ordinary float parameters; modes come first,
+    ``(2, *kept, c_in, c_out)``, so mixing the modes is one batched matrix product. Dense
+    weights are initialised like the paper, ``U[0, 1) / (c_in c_out)`` for both parts.
 
     Args:
         in_channels, out_channels: channel counts ``c_in``, ``c_out``.
@@ -121,7 +122,15 @@ class SpectralConv(eqx.Module):
         if x.ndim != dim + 1 or x.shape[0] != self.in_channels:
             raise ValueError(f"SpectralConv expects input of shape (c_in={self.in_channels}, *grid) with "
                              f"{dim} grid axes, got shape {x.shape}")
-        grid = x.shape[1:]
+        return jnp.moveaxis(self.channels_last(jnp.moveaxis(x, 0, -1)), -1, 0)
+
+    def channels_last(self, x: Float[Array, "*grid c_in"]) -> Float[Array, "*grid c_out"]:
+        """The same map on channels-last input ``(*grid, c_in)`` (what :class:`FNO` uses inside)."""
+        dim = len(self.modes)
+        if x.ndim != dim + 1 or x.shape[-1] != self.in_channels:
+            raise ValueError(f"SpectralConv.channels_last expects input of shape (*grid, c_in={self.in_channels}) "
+                             f"with {dim} grid axes, got shape {x.shape}")
+        grid = x.shape[:-1]
         _check_grid(grid, self.modes)
         coeffs = _mix_modes(_forward_modes(x, self.modes), self.dense_weight())
         return _inverse_modes(coeffs, grid, self.modes)
@@ -253,9 +262,8 @@ class FNO(eqx.Module):
         if self.grid_features:
             coords = jnp.meshgrid(*[jnp.arange(n, dtype=x.dtype) / n for n in grid], indexing="ij")
             x = jnp.concatenate([x, jnp.stack(coords)])
-        # Channels last inside, so that under vmap every pointwise map is one matrix
-        # product over all points of the batch (see Pointwise); the spectral convolutions
-        # contract grid axes and take channels first.
+        # Channels last inside: under vmap every pointwise map is one matrix product over
+        # all points of the batch (see Pointwise).
         v = jnp.moveaxis(x, 0, -1)
         for i, layer in enumerate(self.lifting):
             v = act(layer(v)) if i < len(self.lifting) - 1 else layer(v)
@@ -263,7 +271,7 @@ class FNO(eqx.Module):
             v = jnp.pad(v, [(0, p) for p in self.padding] + [(0, 0)])
         last = len(self.spectral) - 1
         for i, (conv, skip) in enumerate(zip(self.spectral, self.skips)):
-            h = jnp.moveaxis(conv(jnp.moveaxis(v, -1, 0)), 0, -1) + skip(v)
+            h = conv.channels_last(v) + skip(v)
             if i < last:
                 h = act(h)
             if self.channel_mlps:
@@ -285,8 +293,8 @@ def _check_grid(grid: tuple[int, ...], modes: tuple[int, ...]) -> None:
                          "(2*modes on every axis but the last; on the last, n//2 + 1 >= modes rfft modes)")
 
 
-# Truncated transforms. Only the kept modes are computed: as a matrix product with the
-# (n, 2m) DFT basis when that basis is small, else with an FFT. On XLA:CPU (2-core AMD
+# Truncated transforms. Only the kept modes are computed: as matrix products with the
+# (n, 2m) DFT bases when they are small, else with FFTs. On XLA:CPU (2-core AMD
 # EPYC, training step of scripts/bench/fno.py, batch 20) the products beat rfft/irfft
 # (computing all n//2+1 modes, then padding them back): 10-20% less CPU time for the
 # whole step in 1D at 256, 1024 and 4096 points with 16 modes; in 2D (64x64, 12x12
@@ -294,55 +302,81 @@ def _check_grid(grid: tuple[int, ...], modes: tuple[int, ...]) -> None:
 _MAX_BASIS = 2**19  # entries of one DFT basis; larger axes use the FFT
 
 
-def _use_matmul(n: int, m: int) -> bool:
-    return n * 2 * m <= _MAX_BASIS
+def _use_matmul(grid, modes) -> bool:
+    return all(n * 2 * m <= _MAX_BASIS for n, m in zip(grid, modes))
+
+
+def _contract(basis, x, axis: int):
+    """Contract ``x``'s ``axis`` with ``basis``'s first axis; the new axis goes in front."""
+    return jax.lax.dot_general(basis, x, (((0,), (axis,)), ((), ())))
 
 
 def _forward_modes(x, modes):
-    """Kept Fourier coefficients of ``x: (c, *grid)``, shape ``(c, *kept)`` (complex).
+    """Kept Fourier coefficients of channels-last ``x: (*grid, c)``: complex ``(*kept, c)``.
 
-    The same numbers as ``rfftn`` (unnormalised) restricted to the kept modes: the last
-    axis first (``m`` rfft modes), then every other axis on those columns only
-    (frequencies ``0..m-1`` and ``-m..-1``, in that order).
+    The same numbers as ``rfftn`` (unnormalised) restricted to the kept modes, computed
+    one axis at a time on the kept modes only: the last grid axis (``m`` rfft modes),
+    then the others from last to first (frequencies ``0..m-1`` and ``-m..-1``). Each
+    product puts its mode axis in front, so the next grid axis is always at ``d - 1``
+    and the modes end up in grid order, channels last.
     """
-    grid = x.shape[1:]
-    n, m = grid[-1], modes[-1]
-    if _use_matmul(n, m):
-        cos, sin = _real_basis(n, m)
-        z = x @ jnp.asarray(np.concatenate([cos, -sin], axis=1), x.dtype)
-        z = jax.lax.complex(z[..., :m], z[..., m:])
-    else:
-        z = jnp.fft.rfft(x, axis=-1)[..., :m]
-    for ax, (n, m) in enumerate(zip(grid[:-1], modes[:-1]), start=1):
-        if _use_matmul(n, m):
-            basis = jnp.asarray(_complex_basis(n, m), z.dtype)
-            z = jnp.moveaxis(jnp.moveaxis(z, ax, -1) @ basis, -1, ax)
-        else:
-            z = jnp.fft.fft(z, axis=ax)
-            z = jnp.concatenate([jax.lax.slice_in_dim(z, 0, m, axis=ax), jax.lax.slice_in_dim(z, n - m, n, axis=ax)],
-                                axis=ax)
+    grid = x.shape[:-1]
+    d = len(grid)
+    if not _use_matmul(grid, modes):
+        return _keep_corners(jnp.fft.rfftn(x, axes=tuple(range(d))), grid, modes)
+    cos, sin = _real_basis(grid[-1], modes[-1])
+    z = _contract(jnp.asarray(np.concatenate([cos, -sin], axis=1), x.dtype), x, d - 1)
+    z = jax.lax.complex(z[: modes[-1]], z[modes[-1]:])
+    for axis in range(d - 2, -1, -1):
+        z = _contract(jnp.asarray(_complex_basis(grid[axis], modes[axis]), z.dtype), z, d - 1)
     return z
 
 
 def _inverse_modes(z, grid, modes):
-    """Inverse of :func:`_forward_modes` with zeros for every truncated mode: ``(c, *grid)``."""
-    for ax, (n, m) in enumerate(zip(grid[:-1], modes[:-1]), start=1):
-        if _use_matmul(n, m):
-            basis = jnp.asarray(np.conj(_complex_basis(n, m)).T / n, z.dtype)
-            z = jnp.moveaxis(jnp.moveaxis(z, ax, -1) @ basis, -1, ax)
+    """Inverse of :func:`_forward_modes`, zeros for the truncated modes: real ``(*grid, c)``.
+
+    The last axis first (complex, with ``irfft``'s weights: the zero and Nyquist modes
+    once, the others twice, for their mirror images), then the others from last to
+    first; only the real part of the final product is formed.
+    """
+    d = len(grid)
+    if not _use_matmul(grid, modes):
+        return jnp.fft.irfftn(_embed_corners(z, grid, modes), s=grid, axes=tuple(range(d)))
+    for axis in range(d - 1, -1, -1):
+        n, m = grid[axis], modes[axis]
+        if axis == d - 1:
+            freqs = np.arange(m)
+            scale = np.where((freqs == 0) | (2 * freqs == n), 1.0, 2.0) / n
         else:
-            lo, hi = jax.lax.slice_in_dim(z, 0, m, axis=ax), jax.lax.slice_in_dim(z, m, 2 * m, axis=ax)
-            zeros = jnp.zeros(z.shape[:ax] + (n - 2 * m,) + z.shape[ax + 1:], z.dtype)
-            z = jnp.fft.ifft(jnp.concatenate([lo, zeros, hi], axis=ax), axis=ax)
-    n, m = grid[-1], modes[-1]
-    if _use_matmul(n, m):
-        cos, sin = _real_basis(n, m)
-        # irfft weights: the DC and Nyquist modes once, the others twice (their mirror image)
-        weight = np.where((np.arange(m) == 0) | (2 * np.arange(m) == n), 1.0, 2.0) / n
-        basis = np.concatenate([weight * cos, -weight * sin], axis=1).T
-        return jnp.concatenate([z.real, z.imag], axis=-1) @ jnp.asarray(basis, z.real.dtype)
-    z = jnp.pad(z, [(0, 0)] * (z.ndim - 1) + [(0, n // 2 + 1 - m)])
-    return jnp.fft.irfft(z, n=n, axis=-1)
+            freqs, scale = np.r_[0:m, -m:0], np.full(2 * m, 1.0 / n)
+        basis = scale[:, None] * np.exp(2j * np.pi * np.outer(freqs, np.arange(n)) / n)  # (kept, n)
+        if axis > 0:
+            z = _contract(jnp.asarray(basis, z.dtype), z, d - 1)
+        else:  # Re(basis . z) = basis.real . z.real - basis.imag . z.imag, as one real product
+            both = np.concatenate([basis.real, -basis.imag])
+            parts = jnp.concatenate([z.real, z.imag], axis=d - 1)
+            z = _contract(jnp.asarray(both, parts.dtype), parts, d - 1)
+    return z
+
+
+def _keep_corners(xf, grid, modes):
+    """``(*kept, c)`` from a channels-last ``rfftn``: low and negative frequencies."""
+    xf = xf[(*[slice(None)] * (len(grid) - 1), slice(0, modes[-1]))]
+    for axis, (n, m) in enumerate(zip(grid[:-1], modes[:-1])):
+        xf = jnp.concatenate([jax.lax.slice_in_dim(xf, 0, m, axis=axis),
+                              jax.lax.slice_in_dim(xf, n - m, n, axis=axis)], axis=axis)
+    return xf
+
+
+def _embed_corners(z, grid, modes):
+    """Inverse of :func:`_keep_corners`: the full ``rfftn`` shape, zeros elsewhere."""
+    for axis, (n, m) in enumerate(zip(grid[:-1], modes[:-1])):
+        zeros = jnp.zeros(z.shape[:axis] + (n - 2 * m,) + z.shape[axis + 1:], z.dtype)
+        z = jnp.concatenate([jax.lax.slice_in_dim(z, 0, m, axis=axis), zeros,
+                             jax.lax.slice_in_dim(z, m, 2 * m, axis=axis)], axis=axis)
+    pad = [(0, 0)] * z.ndim
+    pad[len(grid) - 1] = (0, grid[-1] // 2 + 1 - modes[-1])
+    return jnp.pad(z, pad)
 
 
 def _real_basis(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -358,16 +392,15 @@ def _complex_basis(n: int, m: int) -> np.ndarray:
 
 
 def _mix_modes(coeffs, weight):
-    """``out[o, k] = sum_i coeffs[i, k] w[k, i, o]`` for every kept mode ``k`` (complex).
+    """``out[k, o] = sum_i coeffs[k, i] w[k, i, o]`` for every kept mode ``k`` (complex).
 
-    Modes-major weights make this one batched matrix product over modes; under vmap
-    XLA moves the (small) coefficient array to ``(modes, batch, c_in)`` and runs one
-    ``(batch, c_in) @ (c_in, c_out)`` product per mode.
+    Modes-major coefficients and weights make this one batched matrix product over
+    modes; under vmap each mode is one ``(batch, c_in) @ (c_in, c_out)`` product.
     """
-    c_in, kept = coeffs.shape[0], coeffs.shape[1:]
+    kept, c_in = coeffs.shape[:-1], coeffs.shape[-1]
     w = jax.lax.complex(weight[0], weight[1]).reshape(-1, c_in, weight.shape[-1])
-    out = jnp.einsum("ik,kio->ok", coeffs.reshape(c_in, -1), w)
-    return out.reshape(-1, *kept)
+    out = jnp.einsum("ki,kio->ko", coeffs.reshape(-1, c_in), w)
+    return out.reshape(*kept, -1)
 
 
 def _complex_normal(key, shape, dtype):
