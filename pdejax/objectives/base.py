@@ -25,9 +25,13 @@ class AbstractObjective(eqx.Module):
         """State carried by the batch source between steps (e.g. adaptive points)."""
         return ()
 
-    @abc.abstractmethod
     def batch(self, model: Any, state: Any, key: PRNGKeyArray, step: Int[Array, ""]) -> tuple[Any, Any]:
-        """``(batch, new_state)`` for one training step: a pytree of arrays."""
+        """``(batch, new_state)`` for one training step: a pytree of arrays, drawn on device.
+
+        Override this, or provide :attr:`feed` (host-side batches from a dataset); the loop
+        calls ``batch`` only for objectives without a feed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has neither a batch method nor a host feed")
 
     @abc.abstractmethod
     def loss(self, model: Any, batch: Any, key: PRNGKeyArray) -> tuple[Losses, dict[str, Array]]:

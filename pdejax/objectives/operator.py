@@ -210,9 +210,6 @@ class OperatorObjective(AbstractObjective):
     def loss_names(self) -> tuple[str, ...]:
         return ("data",) + (("physics",) if self.physics is not None else ()) + (("initial",) if self.initial else ())
 
-    def batch(self, model, state, key, step):
-        raise NotImplementedError("OperatorObjective's batches come from its dataset feed (objective.feed)")
-
     def predict(self, model: Any, x: Float[Array, "c_in *grid"]) -> Float[Array, "c_out *grid"]:
         """One sample in physical units through the normalisers."""
         return NormalizedOperator(model, self.input_norm, self.output_norm)(x)
@@ -326,9 +323,6 @@ class AutoregressiveObjective(AbstractObjective):
     @property
     def loss_names(self) -> tuple[str, ...]:
         return ("data",) + (("physics",) if self.physics is not None else ())
-
-    def batch(self, model, state, key, step):
-        raise NotImplementedError("AutoregressiveObjective's batches come from its dataset feed (objective.feed)")
 
     def step_model(self, model: Any) -> NormalizedOperator:
         """The one-step operator in physical units: ``(history * fields, *grid) -> (fields, *grid)``."""
