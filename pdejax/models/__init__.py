@@ -1,5 +1,6 @@
 """Networks and neural operators, registered by name for configs (``model.name``)."""
 
+from .batching import apply_batch as apply_batch
 from .deeponet import DeepONet as DeepONet
 from .deeponet import unit_grid as unit_grid
 from .fno import FNO as FNO

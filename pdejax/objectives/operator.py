@@ -24,6 +24,7 @@ from jaxtyping import Array, Float
 from .. import metrics as _metrics
 from ..data.batches import BatchFeed
 from ..data.pairs import OperatorData
+from ..models.batching import apply_batch
 from ..pde import PDE
 from ..pde.grid import grid_rhs
 from ..spectral import FourierGrid
@@ -91,6 +92,11 @@ class NormalizedOperator(eqx.Module):
         stats = jax.lax.stop_gradient((self.input_norm, self.output_norm))
         return stats[1].decode(self.net(stats[0].encode(x)))
 
+    def batch(self, x: Float[Array, "batch c_in *grid"]) -> Float[Array, "batch c_out *grid"]:
+        """``jax.vmap(self)(x)``, through the network's batch path where it has one."""
+        stats = jax.lax.stop_gradient((self.input_norm, self.output_norm))
+        return stats[1].decode(apply_batch(self.net, stats[0].encode(x)))
+
 
 def rollout(step: Callable[[Array], Array], history: Float[Array, "frames fields *grid"],
             n_steps: int, *, keep: int | None = None) -> Float[Array, "n_steps fields *grid"]:
@@ -99,15 +105,28 @@ def rollout(step: Callable[[Array], Array], history: Float[Array, "frames fields
     ``step`` maps the stacked window ``(keep * fields, *grid)`` to the next frame
     ``(fields, *grid)``; the window then drops its oldest frame and appends the prediction.
     """
-    keep = history.shape[0] if keep is None else keep
-    window = history[-keep:]
+    return _roll(step, history, n_steps, keep, frame_axis=0)
+
+
+def rollout_batch(step: Callable[[Array], Array], history: Float[Array, "batch frames fields *grid"],
+                  n_steps: int, *, keep: int | None = None) -> Float[Array, "batch n_steps fields *grid"]:
+    """:func:`rollout` of a batch: ``step`` maps ``(batch, keep * fields, *grid)`` to
+    ``(batch, fields, *grid)``, e.g. ``lambda w: apply_batch(model, w)``."""
+    return _roll(step, history, n_steps, keep, frame_axis=1)
+
+
+def _roll(step, history, n_steps: int, keep: int | None, frame_axis: int):
+    keep = history.shape[frame_axis] if keep is None else keep
+    window = jax.lax.slice_in_dim(history, history.shape[frame_axis] - keep, None, axis=frame_axis)
+    lead = window.shape[:frame_axis]
 
     def one(window, _):
-        new = step(window.reshape(-1, *window.shape[2:]))
-        return jnp.concatenate([window[1:], new[None]], axis=0), new
+        new = step(window.reshape(*lead, -1, *window.shape[frame_axis + 2:]))
+        rest = jax.lax.slice_in_dim(window, 1, None, axis=frame_axis)
+        return jnp.concatenate([rest, jnp.expand_dims(new, frame_axis)], axis=frame_axis), new
 
     _, frames = jax.lax.scan(one, window, None, length=n_steps)
-    return frames
+    return jnp.moveaxis(frames, 0, frame_axis)
 
 
 class PhysicsResidual(eqx.Module):
@@ -216,7 +235,7 @@ class OperatorObjective(AbstractObjective):
 
     def loss(self, model: Any, batch: Any, key: Any) -> tuple[Losses, dict[str, Array]]:
         x, y = batch["x"], batch["y"]
-        pred = jax.vmap(lambda xi: self.predict(model, xi))(x)
+        pred = apply_batch(NormalizedOperator(model, self.input_norm, self.output_norm), x)
         losses = {"data": _data_loss(self.loss_kind, pred, y)}
         if self.physics is not None:
             first, fields = self.physics_frames
@@ -228,7 +247,8 @@ class OperatorObjective(AbstractObjective):
         return losses, {}
 
     def evaluator(self, static: Any) -> Callable[[Any], dict[str, float]]:
-        predict = jax.jit(lambda params, x: jax.vmap(lambda xi: self.predict(eqx.combine(params, static), xi))(x))
+        predict = jax.jit(lambda params, x: apply_batch(
+            NormalizedOperator(eqx.combine(params, static), self.input_norm, self.output_norm), x))
 
         def evaluate(params: Any, scale: int | None = None) -> dict[str, float]:
             preds, trues = [], []
@@ -333,12 +353,13 @@ class AutoregressiveObjective(AbstractObjective):
         step = self.step_model(model)
         hist, target = frames[:, :self.history], frames[:, self.history:]
         if self.pushforward and self.unroll > 1:
-            warm = jax.vmap(lambda h: rollout(step, h, self.unroll - 1))(hist)
+            warm = rollout_batch(step.batch, hist, self.unroll - 1)
             start = jax.lax.stop_gradient(jnp.concatenate([hist, warm], axis=1))
-            pred = jax.vmap(lambda h: step(h[-self.history:].reshape(-1, *h.shape[2:])))(start)[:, None]
+            window = start[:, -self.history:]
+            pred = step.batch(window.reshape(window.shape[0], -1, *window.shape[3:]))[:, None]
             target, prev = target[:, -1:], start[:, -1:]
         else:
-            pred = jax.vmap(lambda h: rollout(step, h, self.unroll))(hist)
+            pred = rollout_batch(step.batch, hist, self.unroll)
             prev = hist[:, -1:]
         per_step = jnp.stack([_data_loss(self.loss_kind, pred[:, k], target[:, k]) for k in range(pred.shape[1])])
         losses = {"data": jnp.mean(per_step)}
@@ -357,7 +378,7 @@ class AutoregressiveObjective(AbstractObjective):
         @jax.jit
         def roll(params, trajs):
             step = self.step_model(eqx.combine(params, static))
-            return jax.vmap(lambda h: rollout(step, h, n_frames - self.history))(trajs[:, :self.history])
+            return rollout_batch(step.batch, trajs[:, :self.history], n_frames - self.history)
 
         return roll
 
@@ -405,7 +426,8 @@ def _plot_samples(objective: OperatorObjective, model: Any, directory: Any,
     data = objective.data
     rows = data.test_rows[:4]
     x, y = data.pairs(rows)
-    pred = np.asarray(jax.jit(jax.vmap(lambda xi: objective.predict(model, xi)))(jnp.asarray(x)))
+    predict = jax.jit(lambda x: apply_batch(NormalizedOperator(model, objective.input_norm, objective.output_norm), x))
+    pred = np.asarray(predict(jnp.asarray(x)))
     if len(data.spatial) == 1:
         plots.plot_operator_samples(data.coordinates()[0], x[:, 0], pred[:, 0], y[:, 0], directory / "samples.png",
                                     input_label="input (channel 0)", output_label="output (channel 0)")

@@ -25,6 +25,7 @@ from jax.sharding import PartitionSpec as P
 import pdejax.models.deeponet  # noqa: F401  (registers "deeponet")
 import pdejax.models.fno  # noqa: F401  (registers "fno")
 import pdejax.models.unet  # noqa: F401  (registers "unet")
+from pdejax import models
 from pdejax.models.deeponet import DeepONet, unit_grid
 from pdejax.models.registry import MODELS
 from pdejax.training import Checkpointer
@@ -147,6 +148,14 @@ def test_vmap_matches_loop(case):
 
 
 @cases
+def test_apply_batch_matches_vmap(case):
+    """``pdejax.models.apply_batch`` (a model's own batch path where it has one) equals vmap."""
+    model, xs = model_of(case), case.inputs(batch=3)
+    out = eqx.filter_jit(models.apply_batch)(model, xs)
+    assert_close(out, apply_batch(model, xs))
+
+
+@cases
 def test_grad_is_finite_and_reaches_every_parameter(case):
     model, x = model_of(case), case.inputs()
     target = normal((case.c_out, *case.grid), seed=3)
@@ -166,9 +175,10 @@ def test_sharded_batch_matches_unsharded(case):
     model, xs = model_of(case), case.inputs(batch=4)
     expected = apply_batch(model, xs)
     replicated = eqx.filter_shard(model, NamedSharding(mesh, P()))
-    out = apply_batch(replicated, jax.device_put(xs, NamedSharding(mesh, P("data"))))
-    assert out.sharding.is_equivalent_to(NamedSharding(mesh, P("data")), out.ndim)
-    assert_close(out, expected)
+    sharded_xs = jax.device_put(xs, NamedSharding(mesh, P("data")))
+    for out in (apply_batch(replicated, sharded_xs), eqx.filter_jit(models.apply_batch)(replicated, sharded_xs)):
+        assert out.sharding.is_equivalent_to(NamedSharding(mesh, P("data")), out.ndim)
+        assert_close(out, expected)
 
 
 @cases

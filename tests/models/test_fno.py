@@ -224,3 +224,43 @@ def test_errors():
         FNO(1, 1, (4,), dim=2, key=key())
     with pytest.raises(ValueError, match="activation"):
         FNO(1, 1, (4,), activation="relu6", key=key())
+
+
+@pytest.mark.parametrize("modes, grid, padding, factorization", [
+    ((5,), (24,), 0, None), ((5,), (20,), 4, "cp"), ((2, 3), (8, 7), 0, None), ((2, 3), (8, 7), (2, 1), "tucker"),
+    ((1, 2, 2), (4, 5, 6), 0, None)])
+def test_batch_path_matches_vmap_float64(modes, grid, padding, factorization):
+    """``FNO.batch`` / ``SpectralConv.batch`` (grid axes reversed, batch inside) compute the
+    same values and parameter gradients as ``jax.vmap`` of the one-sample call."""
+    with jax.enable_x64(True):
+        fno = build(lambda k: FNO(2, 3, modes, width=6, n_layers=2, lifting=8, channel_mlp=0.5, padding=padding,
+                                  factorization=factorization, rank=0.5, dtype=jnp.float64, key=k), 4)
+        x = jnp.asarray(np.random.default_rng(5).normal(size=(3, 2, *grid)))
+        np.testing.assert_allclose(np.asarray(fno.batch(x)), np.asarray(jax.vmap(fno)(x)), rtol=1e-12, atol=1e-13)
+        loss = lambda apply: lambda m: jnp.sum(jnp.sin(apply(m, x)))  # noqa: E731
+        g_batch = jax.grad(loss(lambda m, x: m.batch(x)))(fno)
+        g_vmap = jax.grad(loss(lambda m, x: jax.vmap(m)(x)))(fno)
+        for a, b in zip(jax.tree.leaves(g_batch), jax.tree.leaves(g_vmap)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-12)
+        conv = fno.spectral[0]
+        v = jnp.asarray(np.random.default_rng(6).normal(size=(3, 6, *grid)))
+        np.testing.assert_allclose(np.asarray(conv.batch(v)), np.asarray(jax.vmap(conv)(v)), rtol=1e-12, atol=1e-13)
+
+
+def test_batch_path_falls_back_to_vmap_on_large_grids(monkeypatch):
+    monkeypatch.setattr(fno_module, "_MAX_BASIS", 0)
+    fno = build(lambda k: FNO(1, 1, (4,), width=4, n_layers=1, projection=4, key=k), 1)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 1, 16)), jnp.float32)
+    assert "fft" in str(jax.make_jaxpr(fno.batch)(x))
+    np.testing.assert_allclose(np.asarray(fno.batch(x)), np.asarray(jax.vmap(fno)(x)), rtol=1e-6, atol=1e-6)
+
+
+def test_batch_errors():
+    fno = jax.eval_shape(lambda: FNO(2, 1, (4, 4), width=4, n_layers=1, projection=4, key=key()))
+    with pytest.raises(ValueError, match=r"FNO.batch expects input of shape \(batch, c_in=2, \*grid\)"):
+        jax.eval_shape(fno.batch, jax.ShapeDtypeStruct((2, 10, 10), jnp.float32))
+    with pytest.raises(ValueError, match="too coarse"):
+        jax.eval_shape(fno.batch, jax.ShapeDtypeStruct((3, 2, 6, 10), jnp.float32))
+    conv = jax.eval_shape(lambda: SpectralConv(2, 2, (4,), key=key()))
+    with pytest.raises(ValueError, match=r"SpectralConv.batch expects"):
+        jax.eval_shape(conv.batch, jax.ShapeDtypeStruct((2, 16), jnp.float32))

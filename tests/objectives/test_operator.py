@@ -17,7 +17,7 @@ from pdejax.config.loading import load_config
 from pdejax.data import build_generator, generate, load_data_config
 from pdejax.data.batches import BatchFeed
 from pdejax.models import MODELS
-from pdejax.objectives.operator import Normalizer, PhysicsResidual, rollout
+from pdejax.objectives.operator import Normalizer, PhysicsResidual, rollout, rollout_batch
 from pdejax.operator_setup import float64_if
 from pdejax.pde import PDES
 from tests.conftest import REPO
@@ -96,6 +96,19 @@ def test_rollout_feeds_predictions_back():
     hist = jnp.zeros((2, 1, 4)).at[1].set(5.0)
     out = rollout(step, hist, 3)
     np.testing.assert_allclose(np.asarray(out[:, 0, 0]), [6.0, 7.0, 8.0])
+
+
+def test_rollout_batch_matches_vmapped_rollout():
+    w = jnp.asarray(np.random.default_rng(0).normal(size=(3, 1)), jnp.float32)  # history 3 -> one field
+
+    def step(window):  # (3 * 2 fields, 5) -> (2, 5): a fixed linear mix of the window's frames
+        return jnp.tanh(jnp.einsum("h,hfx->fx", w[:, 0], window.reshape(3, 2, 5)))
+
+    hist = jnp.asarray(np.random.default_rng(1).normal(size=(4, 5, 2, 5)), jnp.float32)  # batch 4, 5 frames
+    out = rollout_batch(lambda ws: jax.vmap(step)(ws), hist, 6, keep=3)
+    assert out.shape == (4, 6, 2, 5)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(jax.vmap(lambda h: rollout(step, h, 6, keep=3))(hist)),
+                               rtol=1e-6, atol=1e-6)
 
 
 def test_fno_learns_heat_operator_and_run_predicts_in_physical_units(heat_file, tmp_path):
