@@ -405,12 +405,7 @@ def _inverse_modes(z, grid, modes):
         return jnp.fft.irfftn(_embed_corners(z, grid, modes), s=grid, axes=tuple(range(d)))
     for axis in range(d - 1, -1, -1):
         n, m = grid[axis], modes[axis]
-        if axis == d - 1:
-            freqs = np.arange(m)
-            scale = np.where((freqs == 0) | (2 * freqs == n), 1.0, 2.0) / n
-        else:
-            freqs, scale = np.r_[0:m, -m:0], np.full(2 * m, 1.0 / n)
-        basis = scale[:, None] * np.exp(2j * np.pi * np.outer(freqs, np.arange(n)) / n)  # (kept, n)
+        basis = (_inverse_rfft_basis(n, m) if axis == d - 1 else _inverse_basis(n, m)).T  # (kept, n)
         if axis > 0:
             z = _contract(jnp.asarray(basis, z.dtype), z, d - 1)
         else:  # Re(basis . z) = basis.real . z.real - basis.imag . z.imag, as one real product
@@ -488,14 +483,9 @@ def _inverse_reversed(z, grid, modes):
     """Inverse of :func:`_forward_reversed` (zeros for truncated modes): real ``(n_{d-1}, ..., n_0, b, c)``."""
     d = len(grid)
     for j, axis in reversed(list(enumerate(range(d - 2, -1, -1), start=1))):
-        n, m = grid[axis], modes[axis]
-        freqs = np.r_[0:m, -m:0]
-        basis = np.exp(2j * np.pi * np.outer(np.arange(n), freqs) / n) / n  # (n, 2m)
-        z = _complex_product(basis, z, j + 1)
+        z = _complex_product(_inverse_basis(grid[axis], modes[axis]), z, j + 1)
     n, m = grid[-1], modes[-1]
-    freqs = np.arange(m)
-    scale = np.where((freqs == 0) | (2 * freqs == n), 1.0, 2.0) / n
-    basis = scale * np.exp(2j * np.pi * np.outer(np.arange(n), freqs) / n)  # (n, m)
+    basis = _inverse_rfft_basis(n, m)
     both = jnp.asarray(np.concatenate([basis.real, -basis.imag], axis=1), z.dtype)  # (n, 2m)
     return _batched_product(both, z.reshape(2 * m, *z.shape[2:]), 0)
 
@@ -524,6 +514,19 @@ def _real_basis(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
     """``cos`` and ``sin`` of ``2 pi k t / n``, shapes ``(n, m)``, in float64."""
     angle = 2 * np.pi * np.outer(np.arange(n), np.arange(m)) / n
     return np.cos(angle), np.sin(angle)
+
+
+def _inverse_rfft_basis(n: int, m: int) -> np.ndarray:
+    """``irfft`` restricted to rfft modes ``0..m-1``, ``(n, m)``: ``Re(basis @ z)`` is the signal
+    (the zero and Nyquist modes count once, the others twice, for their mirror images)."""
+    freqs = np.arange(m)
+    scale = np.where((freqs == 0) | (2 * freqs == n), 1.0, 2.0) / n
+    return scale * np.exp(2j * np.pi * np.outer(np.arange(n), freqs) / n)
+
+
+def _inverse_basis(n: int, m: int) -> np.ndarray:
+    """Inverse DFT from frequencies ``0..m-1, -m..-1``, shape ``(n, 2m)``."""
+    return np.exp(2j * np.pi * np.outer(np.arange(n), np.r_[0:m, -m:0]) / n) / n
 
 
 def _complex_basis(n: int, m: int) -> np.ndarray:
