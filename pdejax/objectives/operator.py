@@ -229,13 +229,17 @@ class OperatorObjective(AbstractObjective):
     def loss_names(self) -> tuple[str, ...]:
         return ("data",) + (("physics",) if self.physics is not None else ()) + (("initial",) if self.initial else ())
 
+    def physical(self, model: Any) -> NormalizedOperator:
+        """``model`` in physical units, through the normalisers."""
+        return NormalizedOperator(model, self.input_norm, self.output_norm)
+
     def predict(self, model: Any, x: Float[Array, "c_in *grid"]) -> Float[Array, "c_out *grid"]:
         """One sample in physical units through the normalisers."""
-        return NormalizedOperator(model, self.input_norm, self.output_norm)(x)
+        return self.physical(model)(x)
 
     def loss(self, model: Any, batch: Any, key: Any) -> tuple[Losses, dict[str, Array]]:
         x, y = batch["x"], batch["y"]
-        pred = apply_batch(NormalizedOperator(model, self.input_norm, self.output_norm), x)
+        pred = apply_batch(self.physical(model), x)
         losses = {"data": _data_loss(self.loss_kind, pred, y)}
         if self.physics is not None:
             first, fields = self.physics_frames
@@ -247,8 +251,7 @@ class OperatorObjective(AbstractObjective):
         return losses, {}
 
     def evaluator(self, static: Any) -> Callable[[Any], dict[str, float]]:
-        predict = jax.jit(lambda params, x: apply_batch(
-            NormalizedOperator(eqx.combine(params, static), self.input_norm, self.output_norm), x))
+        predict = jax.jit(lambda params, x: apply_batch(self.physical(eqx.combine(params, static)), x))
 
         def evaluate(params: Any, scale: int | None = None) -> dict[str, float]:
             preds, trues = [], []
@@ -426,7 +429,7 @@ def _plot_samples(objective: OperatorObjective, model: Any, directory: Any,
     data = objective.data
     rows = data.test_rows[:4]
     x, y = data.pairs(rows)
-    predict = jax.jit(lambda x: apply_batch(NormalizedOperator(model, objective.input_norm, objective.output_norm), x))
+    predict = jax.jit(lambda x: apply_batch(objective.physical(model), x))
     pred = np.asarray(predict(jnp.asarray(x)))
     if len(data.spatial) == 1:
         plots.plot_operator_samples(data.coordinates()[0], x[:, 0], pred[:, 0], y[:, 0], directory / "samples.png",
