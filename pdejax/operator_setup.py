@@ -60,7 +60,7 @@ def float64_if(wanted: bool) -> Iterator[None]:
 def build_operator(cfg: ExperimentConfig, pde: PDE | None, n_devices: int, dtype: Any) -> tuple[Any, Any]:
     """``(model, objective)`` for an operator experiment (the model handles normalised data)."""
     from .data import load_dataset
-    from .data.pairs import OperatorData
+    from .data.operator_views import OperatorViews
 
     data_cfg, obj_cfg = cfg.data, cfg.objective
     if data_cfg.batch_size % n_devices:
@@ -78,7 +78,7 @@ def build_operator(cfg: ExperimentConfig, pde: PDE | None, n_devices: int, dtype
         inputs = outputs = {data_cfg.trajectory: [0]}
     else:
         inputs, outputs = data_cfg.input, data_cfg.output
-    data = OperatorData(dataset, inputs, outputs, data_cfg.n_train, data_cfg.n_test, data_cfg.stride)
+    data = OperatorViews(dataset, inputs, outputs, data_cfg.n_train, data_cfg.n_test, data_cfg.stride)
     if data_cfg.batch_size > data_cfg.n_train:
         raise ConfigError("data.batch_size", data_cfg.batch_size, f"at most data.n_train = {data_cfg.n_train}")
     dim = len(data.spatial)

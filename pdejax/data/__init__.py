@@ -5,7 +5,7 @@
 :data:`GENERATORS` (see :mod:`pdejax.data.generators`).
 """
 
-from . import operator_data as _operator_data  # noqa: F401  (registers antiderivative)
+from . import antiderivative as _antiderivative  # noqa: F401  (registers antiderivative)
 from . import recipes as _recipes  # noqa: F401  (registers the published recipes)
 from . import trajectories as _trajectories  # noqa: F401  (registers heat, advection)
 from .config import DataConfig as DataConfig

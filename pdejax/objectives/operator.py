@@ -1,7 +1,7 @@
 """Operator objectives: supervised (input → output) pairs, autoregressive next-step
 training with unrolled rollouts, and a PINO-style physics loss on the predicted frames.
 
-Data come from a dataset file through :class:`~pdejax.data.pairs.OperatorData`; the
+Data come from a dataset file through :class:`~pdejax.data.operator_views.OperatorViews`; the
 training loop feeds batches from the host (:class:`~pdejax.data.batches.BatchFeed`)
 and evaluates on the test set in batches. Models handle one sample, channels first:
 ``model(x: (c_in, *grid)) -> (c_out, *grid)``; they work on normalised data and the
@@ -23,7 +23,7 @@ from jaxtyping import Array, Float
 
 from .. import metrics as _metrics
 from ..data.batches import BatchFeed
-from ..data.pairs import OperatorData
+from ..data.operator_views import OperatorViews
 from ..models.batching import apply_batch
 from ..pde import PDE
 from ..pde.grid import grid_rhs
@@ -178,7 +178,7 @@ def _summary(pred: np.ndarray, true: np.ndarray, lengths: Sequence[float]) -> di
     return {k: float(v) for k, v in out.items()}
 
 
-def _lengths(data: OperatorData) -> tuple[float, ...]:
+def _lengths(data: OperatorViews) -> tuple[float, ...]:
     """Domain lengths per axis from the coordinates (uniform spacing assumed), for fRMSE."""
     return tuple(float(len(c) * (c[1] - c[0])) if len(c) > 1 else 1.0 for c in data.coordinates())
 
@@ -197,7 +197,7 @@ class OperatorObjective(AbstractObjective):
     errors at other resolutions (``superresolution`` strides).
     """
 
-    data: OperatorData = eqx.field(static=True)
+    data: OperatorViews = eqx.field(static=True)
     input_norm: Normalizer
     output_norm: Normalizer
     batch_size: int = eqx.field(static=True)
@@ -302,7 +302,7 @@ class AutoregressiveObjective(AbstractObjective):
     against rollout time.
     """
 
-    data: OperatorData = eqx.field(static=True)
+    data: OperatorViews = eqx.field(static=True)
     norm: Normalizer  # per field
     array: str = eqx.field(static=True)
     history: int = eqx.field(static=True)
@@ -416,7 +416,7 @@ class AutoregressiveObjective(AbstractObjective):
         return out
 
 
-def _is_lazy(data: OperatorData) -> bool:
+def _is_lazy(data: OperatorViews) -> bool:
     from ..data.dataset import LazyArray
 
     return any(isinstance(a, LazyArray) for a in data.dataset.arrays.values())
@@ -443,7 +443,7 @@ def _plot_samples(objective: OperatorObjective, model: Any, directory: Any,
                                        directory / "superresolution.png")
 
 
-def physics_for(pde: PDE, data: OperatorData, array: str, frames: Sequence[int] | None,
+def physics_for(pde: PDE, data: OperatorViews, array: str, frames: Sequence[int] | None,
                 where: str = "objective.physics_weight") -> PhysicsResidual:
     """A :class:`PhysicsResidual` for consecutive ``frames`` of ``array``, checked against the data.
 

@@ -2,7 +2,7 @@
 
 A dataset file stores ``tensor [N, T, X...(, F)]`` plus other arrays (Darcy's
 coefficient ``nu [N, X, Y]``). Operators see one sample as channels-first fields
-``(channels, *grid)``. :class:`OperatorData` picks the time frames (and fields) of
+``(channels, *grid)``. :class:`OperatorViews` picks the time frames (and fields) of
 named arrays as channels, subsamples space by a stride, splits the samples into a test
 set (the first ``n_test``) and a training set (the next ``n_train``), and reads rows
 either from memory or, for streamed datasets, from the open file as needed.
@@ -23,7 +23,7 @@ FrameSpec = Mapping[str, Sequence[int] | None]
 
 
 @dataclass(eq=False)
-class OperatorData:
+class OperatorViews:
     """Train/test views of one dataset file for operator learning.
 
     Args:

@@ -19,7 +19,7 @@ field differs from ``k`` by at most 1.3e-11 on a 1001-point grid (stored as the
 ``covariance_error`` attribute; a build whose error exceeds 1e-6 is refused and asks
 for more nodes); ``s`` agrees with a composite Simpson rule on 19 801 points of the same
 ``u`` to 3e-12 in max norm (``|s|`` up to ~0.4), the roundoff of that check
-(``tests/data/test_operator_data.py``). Stored in float32, the pairs carry float32 rounding.
+(``tests/data/test_antiderivative.py``). Stored in float32, the pairs carry float32 rounding.
 
 Stored arrays (axis names as in :mod:`pdejax.data.generators`): ``u`` ``(X,)`` with
 axes ``("x",)``, and ``tensor`` = ``s`` ``(1, X)`` with axes ``("t", "x")`` — one frame,
