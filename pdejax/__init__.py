@@ -6,6 +6,7 @@ The one-line API: ``pdejax.train(config)`` and ``pdejax.load_run(run_dir)``.
 __version__ = "0.1.0"
 
 from . import config as config
+from . import methods as methods
 from . import models as models
 from . import objectives as objectives
 from . import parallel as parallel

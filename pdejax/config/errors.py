@@ -30,8 +30,11 @@ class ConfigError(ValueError):
                    message=f"unknown config key {key!r} (value {value!r}). Valid keys here: {valid}.{hint}")
 
     @classmethod
-    def from_pydantic(cls, err: Any, prefix: str = "", root: Any = None) -> "ConfigError":
-        first = err.errors()[0]
+    def from_pydantic(cls, err: Any, prefix: str = "", root: Any = None, error: dict | None = None) -> "ConfigError":
+        """The first error of a pydantic ``ValidationError`` (or ``error``, one of its
+        ``errors()`` entries) as a ConfigError; ``root`` is the model validated, for
+        the list of valid keys when a key is unknown."""
+        first = error if error is not None else err.errors()[0]
         loc = [str(p) for p in first["loc"]]
         key = ".".join(p for p in (prefix, *loc) if p)
         if first["type"] == "extra_forbidden":

@@ -1,4 +1,12 @@
-"""Load a YAML config, apply ``key.sub=value`` overrides, validate it."""
+"""Load a YAML config, apply ``key.sub=value`` overrides, import its extensions, validate it.
+
+The order matters: a config's ``imports`` (and ``--import`` on the command line, and
+installed ``pdejax.plugins`` entry points) are imported before anything is validated, so
+a user's PDE, model or method family is known when its name is looked up. Relative paths
+resolve against the config file's directory (``imports``, ``data.generate``) or the data
+root (``data.path``); the validated config holds them absolute, so its ``config.yaml``
+runs from any directory.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,10 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
-from .schema import ExperimentConfig
+from .paths import find_config
+from .plugins import import_extensions, load_entry_points, resolve_imports
+from .registry import suggest
+from .schema import DEFAULT_OBJECTIVE, OBJECTIVES, ExperimentConfig, experiment_schema
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -30,7 +41,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def merge_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply ``["optimizer.learning_rate=1e-3", ...]`` to ``data`` (values parsed as YAML)."""
+    """Apply ``["optimizer.learning_rate=1e-3", ...]`` to ``data`` (values parsed as YAML).
+
+    >>> merge_overrides({"train": {"steps": 10}}, ["train.steps=20", "seed=3"])
+    {'train': {'steps': 20}, 'seed': 3}
+    """
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise ConfigError("override", item, "key.sub=value")
@@ -42,40 +57,82 @@ def merge_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
         raise ConfigError("override", " ".join(overrides), f"valid key=value pairs ({err.msg})") from None
 
 
-def validate(data: Mapping[str, Any]) -> ExperimentConfig:
-    """Check a config mapping against the schema; ConfigError names the first bad key."""
+def validate(data: Mapping[str, Any], *, config_dir: str | Path | None = None,
+             resolve_data: bool = True) -> ExperimentConfig:
+    """Check a config mapping against the schema of every registered family.
+
+    ``config_dir`` resolves relative config paths (``data.generate``); relative data
+    paths resolve against the data root unless ``resolve_data`` is false.
+    ConfigError names the first bad key.
+    """
+    data = dict(data)
+    objective = data.get("objective")
+    objective = {} if objective is None else objective
+    if not isinstance(objective, Mapping):
+        raise ConfigError("objective", objective, "a mapping with a name (objective.name: pinn)")
+    name = objective.get("name", DEFAULT_OBJECTIVE)
+    if name not in OBJECTIVES:
+        raise ConfigError("objective.name", name, f"a registered method family: {suggest(str(name), sorted(OBJECTIVES))}")
+    data["objective"] = {**objective, "name": name}
+    schema = experiment_schema()
+    context = {"config_dir": Path(config_dir) if config_dir is not None else None, "resolve_data": resolve_data}
+    if config_dir is None:
+        del context["config_dir"]
     try:
-        cfg = ExperimentConfig.model_validate(dict(data))
+        return schema.model_validate(data, context=context)
     except pydantic.ValidationError as err:
-        raise ConfigError.from_pydantic(err, root=ExperimentConfig) from None
-    objective = cfg.objective.name
-    if objective == "pinn" and cfg.pde is None:
-        raise ConfigError("pde", None, "a PDE section (pde.name: ...) for objective.name = pinn")
-    if objective != "pinn" and cfg.data is None:
-        raise ConfigError("data", None, f"a data section (data.path: FILE.h5) for objective.name = {objective}")
-    if cfg.objective.physics_weight > 0 and cfg.pde is None:
-        raise ConfigError("pde", None, "a PDE section (pde.name: ...) for objective.physics_weight > 0")
-    return cfg
+        first = dict(err.errors()[0])
+        loc = list(first["loc"])
+        if loc[:2] == ["objective", name]:  # the union's tag: report objective.<key>
+            first["loc"] = tuple(loc[2:])
+            raise ConfigError.from_pydantic(err, prefix="objective", root=OBJECTIVES[name], error=first) from None
+        raise ConfigError.from_pydantic(err, root=schema, error=first) from None
 
 
 def config_data(source: str | Path | Mapping[str, Any] | pydantic.BaseModel,
                 overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """The raw mapping of a config given as a YAML path (``name`` defaults to the file's
-    stem), a mapping or a validated model, with ``key.sub=value`` overrides merged in."""
+    """The raw mapping of a config given as a YAML path (or a shipped config's name;
+    ``name`` defaults to the file's stem), a mapping or a validated model, with
+    ``key.sub=value`` overrides merged in."""
+    data, _ = config_source(source, overrides)
+    return data
+
+
+def config_source(source: str | Path | Mapping[str, Any] | pydantic.BaseModel,
+                  overrides: Sequence[str] = ()) -> tuple[dict[str, Any], Path | None]:
+    """``(raw mapping with overrides, directory of the config file or None)``."""
+    config_dir = None
     if isinstance(source, pydantic.BaseModel):
         data = source.model_dump()
     elif isinstance(source, Mapping):
         data = dict(source)
     else:
-        data = read_yaml(source)
-        data.setdefault("name", Path(source).stem)
-    return merge_overrides(data, overrides) if overrides else data
+        path = find_config(source)
+        data = read_yaml(path)
+        data.setdefault("name", path.stem)
+        config_dir = path.parent
+    return (merge_overrides(data, overrides) if overrides else data), config_dir
 
 
-def load_config(source: str | Path | Mapping[str, Any] | ExperimentConfig,
-                overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """A validated config from a YAML path, a mapping or a config, plus overrides."""
-    return validate(config_data(source, overrides))
+def load_config(source: str | Path | Mapping[str, Any] | ExperimentConfig, overrides: Sequence[str] = (), *,
+                imports: Sequence[str] = ()) -> ExperimentConfig:
+    """A validated config from a YAML path, a mapping or a config, plus overrides.
+
+    Before validation, installed ``pdejax.plugins`` entry points, ``imports`` (module
+    names or ``.py`` files relative to the current directory, as ``--import`` gives
+    them) and the config's own ``imports:`` (relative to the config file) are imported;
+    all of them are recorded, absolute, in the returned config's ``imports``.
+    """
+    data, config_dir = config_source(source, overrides)
+    own = data.get("imports") or []
+    if not isinstance(own, list) or not all(isinstance(s, str) for s in own):
+        raise ConfigError("imports", own, "a list of module names or .py file paths")
+    load_entry_points()
+    import_extensions(list(imports), None, where="--import")
+    import_extensions(own, config_dir, where="imports")
+    recorded = resolve_imports(own, config_dir) + resolve_imports(list(imports), None)
+    data["imports"] = list(dict.fromkeys(recorded))
+    return validate(data, config_dir=config_dir)
 
 
 def to_yaml(config: ExperimentConfig) -> str:

@@ -1,16 +1,48 @@
 """Typed experiment configs (pydantic), validated before anything is compiled.
 
-Names (``pde.name``, ``model.name``, ``optimizer.name``, ``objective.sampler.name``)
+The shared sections live here; the ``objective`` section belongs to the method family
+named by ``objective.name``: each family registers its own pydantic model
+(:func:`register_objective`, done for you by ``pdejax.methods.register_family``), and
+the experiment schema is the discriminated union of the registered models, so each
+family validates only its own keys.
+
+Names (``pde.name``, ``model.name``, ``optimizer.name``, ``optimizer.combine.name``)
 resolve through registries; the remaining keys of those sections are the registered
 constructor's keyword arguments and are checked against its signature when the
 experiment is built (still before compilation).
+
+Paths: fields typed :data:`ConfigPath` resolve against the config file's directory
+(or the shipped configs), :data:`DataPath` against the data root (``$PDEJAX_DATA``);
+a validated config holds absolute paths.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
+from typing import Annotated, Any, Literal, Union
+
+import pydantic
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
+
+from .paths import resolve_config_relative, resolve_data_path
+
+
+def _config_path(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None or not isinstance(info.context, dict) or "config_dir" not in info.context:
+        return value
+    return str(resolve_config_relative(value, info.context["config_dir"]))
+
+
+def _data_path(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None or not isinstance(info.context, dict) or not info.context.get("resolve_data", False):
+        return value
+    return str(resolve_data_path(value))
+
+
+ConfigPath = Annotated[str, AfterValidator(_config_path)]
+"""A path relative to the config file's directory (or a shipped config)."""
+DataPath = Annotated[str, AfterValidator(_data_path)]
+"""A data file: relative paths resolve against the data root (``$PDEJAX_DATA``)."""
 
 
 class Section(BaseModel):
@@ -36,42 +68,19 @@ class ModelConfig(Named):
     """``model.name`` from ``pdejax list``; other keys are that model's arguments."""
 
 
-class SamplerConfig(Named):
-    """``objective.sampler.name``: ``uniform`` or ``rad``; other keys its arguments."""
+class CombinerConfig(Named):
+    """``optimizer.combine.name``: ``fixed`` (``objective.weights``) or ``grad_norm``...; other keys its arguments."""
 
-    name: str = "uniform"
+    name: str = "fixed"
 
 
-class ObjectiveConfig(Section):
-    """``name``: ``pinn`` (PDE residuals at collocation points), ``operator`` (input →
-    output pairs from ``data``) or ``autoregressive`` (next-step training on
-    trajectories from ``data``). Keys below the first group apply to ``pinn`` only;
-    ``loss``, ``physics_weight``, ``history``, ``unroll``, ``pushforward`` to the
-    operator objectives."""
+class ObjectiveSection(Section):
+    """The base of every family's ``objective`` section: ``name`` selects the family,
+    ``weights`` the fixed weight of each loss term (default 1), which the default
+    gradient combiner uses and adaptive combiners start from."""
 
-    name: Literal["pinn", "operator", "autoregressive"] = "pinn"
-    loss: Literal["rel_l2", "mse"] = "rel_l2"
-    physics_weight: float = Field(0.0, ge=0)  # PINO-style PDE residual on the output frames
-    history: PositiveInt = 10  # autoregressive: input frames
-    unroll: PositiveInt = 1  # autoregressive: predicted steps per training window
-    pushforward: bool = False  # autoregressive: gradients through the last unrolled step only
-    window: Literal["random", "first"] = "random"  # autoregressive: where training windows start
-    constraint: Literal["hard", "soft"] = "hard"
-    n_collocation: PositiveInt = 4096
-    n_initial: int = Field(0, ge=0)
-    n_boundary: int = Field(0, ge=0, validate_default=True)
-    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
-    derivatives: Literal["auto", "jvp", "jet"] = "auto"
+    name: str
     weights: dict[str, float] = Field(default_factory=dict)
-    causal_chunks: int = Field(0, ge=0)
-    causal_tol: float = Field(1.0, ge=0)
-
-    @field_validator("n_boundary")
-    @classmethod
-    def _soft_needs_points(cls, v: int, info: ValidationInfo) -> int:
-        if info.data.get("constraint") == "soft" and v == 0:
-            raise ValueError("a positive number of boundary points, since constraint is 'soft'")
-        return v
 
     @field_validator("weights")
     @classmethod
@@ -83,12 +92,14 @@ class ObjectiveConfig(Section):
 
 
 class OptimizerConfig(Section):
-    """Any optax (or ``contrib.<name>``) optimizer taking a learning rate."""
+    """Any optax (or ``contrib.<name>``) optimizer taking a learning rate, and how the
+    loss terms' gradients are combined before it (``combine``)."""
 
     name: str = "adam"
     learning_rate: float | dict[str, Any] = 1e-3
     args: dict[str, Any] = Field(default_factory=dict)
     clip_norm: float | None = Field(None, gt=0)
+    combine: CombinerConfig = Field(default_factory=CombinerConfig)
 
 
 class LBFGSConfig(Section):
@@ -133,16 +144,17 @@ class EvaluationConfig(Section):
 class DataConfig(Section):
     """Training data of an operator experiment, read from a dataset file.
 
+    ``path`` is relative to the data root (``$PDEJAX_DATA``, see ``pdejax.config.paths``).
     ``input`` / ``output`` map array names of the file to the time frames taken from
     them (``null``: the whole array, e.g. Darcy's coefficient ``nu``); every selected
     frame (and field) becomes a channel. The test set is the first ``n_test`` samples
     of the file, the training set the next ``n_train``. ``stride`` subsamples spatial
-    axes (``{x: 8}``). With ``generate`` (a data config), a missing file is generated
-    first, with ``generate_overrides``.
+    axes (``{x: 8}``). With ``generate`` (a data config, relative to this config file),
+    a missing file is generated first, with ``generate_overrides``.
     """
 
-    path: str
-    generate: str | None = None
+    path: DataPath
+    generate: ConfigPath | None = None
     generate_overrides: list[str] = Field(default_factory=list)
     input: dict[str, list[int] | None] = Field(default_factory=lambda: {"tensor": [0]})
     output: dict[str, list[int] | None] = Field(default_factory=lambda: {"tensor": [-1]})
@@ -174,18 +186,61 @@ class ParallelConfig(Section):
 
 
 class ExperimentConfig(Section):
-    """A whole experiment; ``pdejax train CONFIG key.sub=value ...``."""
+    """A whole experiment; ``pdejax train CONFIG key.sub=value ...``.
+
+    ``objective`` is validated by the schema of the family it names; validate configs
+    with :func:`pdejax.config.loading.validate` (or ``experiment_schema()``), which
+    knows every registered family.
+    """
 
     name: str = "experiment"
     seed: int = 0
     dtype: Literal["float32", "float64"] = "float32"
+    imports: list[str] = Field(default_factory=list)  # modules / .py files registering user extensions
     pde: PDEConfig | None = None  # PINNs and physics losses
     data: DataConfig | None = None  # operator objectives
     model: ModelConfig
-    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    objective: ObjectiveSection
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     lbfgs: LBFGSConfig = Field(default_factory=LBFGSConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     parallel: ParallelConfig = Field(default_factory=ParallelConfig)
+
+
+OBJECTIVES: dict[str, type[ObjectiveSection]] = {}
+DEFAULT_OBJECTIVE = "pinn"
+_schemas: dict[tuple, type[ExperimentConfig]] = {}
+
+
+def register_objective(name: str, schema: type[ObjectiveSection]) -> None:
+    """Make ``objective.name: <name>`` valid, validated by ``schema`` (an
+    :class:`ObjectiveSection` subclass whose ``name`` is ``Literal[<name>]``)."""
+    if not (isinstance(schema, type) and issubclass(schema, ObjectiveSection)):
+        raise TypeError(f"the schema of objective {name!r} must subclass pdejax.config.schema.ObjectiveSection")
+    field = schema.model_fields.get("name")
+    if field is None or getattr(field.annotation, "__args__", None) != (name,):
+        raise TypeError(f"{schema.__name__}.name must be typed Literal[{name!r}] (it selects the family)")
+    if name in OBJECTIVES and OBJECTIVES[name] is not schema:
+        raise ValueError(f"objective {name!r} is already registered")
+    OBJECTIVES[name] = schema
+
+
+def experiment_schema() -> type[ExperimentConfig]:
+    """:class:`ExperimentConfig` whose ``objective`` is the union of the registered families."""
+    key = tuple(sorted(OBJECTIVES.items()))
+    if key not in _schemas:
+        members = tuple(OBJECTIVES[n] for n in sorted(OBJECTIVES))
+        if not members:
+            raise RuntimeError("no method family is registered (import pdejax.methods)")
+        union = members[0] if len(members) == 1 else Annotated[Union[members], Field(discriminator="name")]  # noqa: UP007
+        _schemas[key] = pydantic.create_model("ExperimentConfig", __base__=ExperimentConfig,
+                                              objective=(union, ...))
+    return _schemas[key]
+
+
+def objective_schema(name: str) -> type[ObjectiveSection] | None:
+    return OBJECTIVES.get(name)
+
+
 

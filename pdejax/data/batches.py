@@ -71,3 +71,47 @@ class BatchFeed:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._next = None
+
+
+def _is_lazy(views: Any) -> bool:
+    from .dataset import LazyArray
+
+    return any(isinstance(a, LazyArray) for a in views.dataset.arrays.values())
+
+
+def pair_feed(views: Any, batch_size: int, seed: int) -> BatchFeed:
+    """Batches ``{"x": (B, c_in, *grid), "y": (B, c_out, *grid)}`` of the training pairs of
+    :class:`~pdejax.data.operator_views.OperatorViews` ``views`` (read once into memory,
+    or from the file at every step for streamed datasets)."""
+    if not _is_lazy(views):
+        x, y = views.pairs(views.train_rows)
+        fetch = lambda idx, rng: {"x": x[idx], "y": y[idx]}  # noqa: E731
+    else:
+        rows = views.train_rows
+        fetch = lambda idx, rng: dict(zip(("x", "y"), views.pairs(rows[idx])))  # noqa: E731
+    return BatchFeed(fetch, len(views.train_rows), batch_size, seed)
+
+
+def window_feed(views: Any, array: str, length: int, batch_size: int, seed: int,
+                window: str = "random") -> BatchFeed:
+    """Batches ``{"frames": (B, length, fields, *grid), "t0": (B,)}``: windows of ``length``
+    consecutive frames of training trajectories of ``array``, starting at a frame drawn
+    from the step's generator (``window="random"``) or at the first frame.
+
+    Raises:
+        ValueError: ``length`` is more than the frames stored.
+    """
+    n_frames = views.dataset.arrays[array].shape[1]
+    if length > n_frames:
+        raise ValueError(f"history + unroll = {length} is more than the {n_frames} frames stored")
+    last_start = n_frames - length
+    cache = None if _is_lazy(views) else views.trajectories(array, views.train_rows)
+
+    def fetch(idx, rng):
+        starts = rng.integers(0, last_start + 1, len(idx)) if window == "random" else np.zeros(len(idx), int)
+        if cache is not None:
+            return {"frames": np.stack([cache[i, s:s + length] for i, s in zip(idx, starts)]), "t0": starts}
+        trajs = views.trajectories(array, views.train_rows[idx])
+        return {"frames": np.stack([trajs[j, s:s + length] for j, s in enumerate(starts)]), "t0": starts}
+
+    return BatchFeed(fetch, len(views.train_rows), batch_size, seed)

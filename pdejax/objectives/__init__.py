@@ -1,6 +1,11 @@
-"""Objectives: what a method asks of the training loop."""
+"""Objectives: the named loss terms of each method (losses only)."""
 
 from .base import AbstractObjective as AbstractObjective
+from .base import Losses as Losses
+from .operator import AutoregressiveObjective as AutoregressiveObjective
+from .operator import NormalizedOperator as NormalizedOperator
+from .operator import Normalizer as Normalizer
+from .operator import OperatorObjective as OperatorObjective
+from .operator import PhysicsResidual as PhysicsResidual
 from .pinn import PINN as PINN
 from .pinn import PINNField as PINNField
-from .pinn import evaluation_grid as evaluation_grid

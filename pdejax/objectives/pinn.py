@@ -7,12 +7,10 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float
 
 from ..pde import PDE, Dirichlet, Periodic, pointwise_residual
 from ..pde.autodiff import Mode
-from ..sampling import AbstractSampler, uniform_in_box
 from .base import AbstractObjective, Losses
 
 
@@ -74,39 +72,34 @@ class PINN(AbstractObjective):
 
     Loss terms: ``residual``; with soft constraints also ``initial`` (evolution problems)
     and ``boundary``. Residuals are computed at single points by forward-mode autodiff
-    from the PDE definition and vmapped over the points.
+    from the PDE definition and vmapped over the points. The batch holds points:
+    ``{"interior": (n, d), "initial": (n_initial, dim), "boundary": (n_boundary, d)}``
+    (:class:`pdejax.sampling.CollocationSource` draws them).
 
     Args:
         pde: the PDE.
-        sampler: interior collocation sampler over the space-time box.
         constraint: ``"hard"`` (IC/BC built into :class:`PINNField`) or ``"soft"``.
         n_initial, n_boundary: points per step for the soft IC/BC terms.
         derivatives: ``"jvp"``, ``"jet"`` or ``"auto"`` (see ``pdejax.pde.autodiff``).
         causal_chunks, causal_tol: causal weighting (Wang, Sankaran & Perdikaris 2022):
             the residual loss of time chunk i is weighted by
-            ``exp(-tol · Σ_{j<i} L_j)``; ``causal_chunks = 0`` turns it off.
-        eval_points, eval_values: reference solution on an evaluation grid,
-            shapes ``(N, dim + 1)`` and ``(N, n_fields)``, or ``None``.
+            ``exp(-tol · Σ_{j<i} L_j)``; ``causal_chunks = 0`` turns it off (the
+            smallest weight is logged as ``causal_min_weight``).
     """
 
     pde: PDE
-    sampler: AbstractSampler
     constraint: Literal["hard", "soft"] = eqx.field(static=True)
     n_initial: int = eqx.field(static=True)
     n_boundary: int = eqx.field(static=True)
     derivatives: Mode = eqx.field(static=True)
     causal_chunks: int = eqx.field(static=True)
     causal_tol: float = eqx.field(static=True)
-    eval_points: Array | None
-    eval_values: Array | None
 
-    def __init__(self, pde: PDE, sampler: AbstractSampler, *, constraint="hard", n_initial=0,
-                 n_boundary=0, derivatives: Mode = "auto", causal_chunks=0, causal_tol=1.0,
-                 eval_points=None, eval_values=None):
-        self.pde, self.sampler, self.constraint = pde, sampler, constraint
+    def __init__(self, pde: PDE, *, constraint="hard", n_initial=0, n_boundary=0, derivatives: Mode = "auto",
+                 causal_chunks=0, causal_tol=1.0):
+        self.pde, self.constraint = pde, constraint
         self.n_initial, self.n_boundary, self.derivatives = n_initial, n_boundary, derivatives
         self.causal_chunks, self.causal_tol = causal_chunks, causal_tol
-        self.eval_points, self.eval_values = eval_points, eval_values
 
     @property
     def loss_names(self) -> tuple[str, ...]:
@@ -122,35 +115,9 @@ class PINN(AbstractObjective):
         """PDE residual at each point."""
         return jax.vmap(lambda p: pointwise_residual(self.pde, model, p, self.derivatives))(points)
 
-    def init_batch_state(self, key, dtype):
-        return self.sampler.init(key, dtype)
-
-    def batch(self, model, state, key, step):
-        k_int, k_ini, k_bnd = jax.random.split(key, 3)
-        dtype = jnp.zeros(()).dtype
-        score = lambda pts: jnp.sqrt(jnp.sum(self.residuals(model, pts) ** 2, axis=-1))
-        interior, state = self.sampler.sample(state, k_int, step, score, dtype)
-        batch = {"interior": interior}
-        if "initial" in self.loss_names:
-            dom = self.pde.domain
-            batch["initial"] = uniform_in_box(k_ini, self.n_initial, jnp.asarray(dom.lower, dtype),
-                                              jnp.asarray(dom.upper, dtype))
-        if "boundary" in self.loss_names:
-            batch["boundary"] = self._boundary_points(k_bnd, dtype)
-        return batch, state
-
-    def _boundary_points(self, key, dtype) -> Float[Array, "n d"]:
-        """Points on the spatial boundary; for periodic problems, on the lower faces."""
-        dom = self.pde.domain
-        lo, hi = jnp.asarray(dom.point_lower, dtype), jnp.asarray(dom.point_upper, dtype)
-        k_pts, k_face, k_side = jax.random.split(key, 3)
-        pts = uniform_in_box(k_pts, self.n_boundary, lo, hi)
-        face = jax.random.randint(k_face, (self.n_boundary,), 0, dom.dim)
-        upper = jax.random.bernoulli(k_side, 0.5, (self.n_boundary,))
-        if isinstance(self.pde.boundary, Periodic):
-            upper = jnp.zeros_like(upper)
-        side = jnp.where(upper, hi[face], lo[face])
-        return pts.at[jnp.arange(self.n_boundary), face].set(side)
+    def residual_norm(self, model: PINNField, points: Float[Array, "n d"]) -> Float[Array, " n"]:
+        """``|residual|`` over the fields at each point (what adaptive samplers score)."""
+        return jnp.sqrt(jnp.sum(self.residuals(model, points) ** 2, axis=-1))
 
     def loss(self, model: PINNField, batch, key) -> tuple[Losses, dict[str, Array]]:
         res = jnp.sum(self.residuals(model, batch["interior"]) ** 2, axis=-1)
@@ -187,28 +154,3 @@ class PINN(AbstractObjective):
             else:
                 losses["boundary"] = jnp.mean(jnp.sum((pred - self.pde.boundary.value) ** 2, axis=-1))
         return losses, aux
-
-    def evaluate(self, model: PINNField) -> dict[str, Array]:
-        if self.eval_points is None:
-            return {}
-        pred = jax.vmap(model)(self.eval_points)
-        err = pred - self.eval_values
-        return {
-            "rel_l2": jnp.linalg.norm(err) / jnp.linalg.norm(self.eval_values),
-            "max_abs_error": jnp.max(jnp.abs(err)),
-        }
-
-
-def evaluation_grid(pde: PDE, spec: dict[str, tuple[float, float, int]]):
-    """Tensor grid of points from ``{coord: (min, max, n)}`` in the PDE's coordinate order.
-
-    Returns ``(points, shape)``: points of shape ``(prod(n), d)`` ordered with ``'ij'``
-    indexing so that values reshape to ``shape``.
-    """
-    names = pde.domain.point_names
-    missing = [n for n in names if n not in spec]
-    if missing:
-        raise ValueError(f"evaluation grid needs every coordinate {names}; missing {missing}")
-    axes = [np.linspace(*spec[n][:2], int(spec[n][2])) for n in names]
-    mesh = np.meshgrid(*axes, indexing="ij")
-    return np.stack([m.ravel() for m in mesh], axis=-1), tuple(len(a) for a in axes)

@@ -5,3 +5,4 @@ from .samplers import SAMPLERS as SAMPLERS
 from .samplers import AbstractSampler as AbstractSampler
 from .samplers import Uniform as Uniform
 from .samplers import uniform_in_box as uniform_in_box
+from .collocation import CollocationSource as CollocationSource

@@ -1,6 +1,14 @@
-"""The one training loop shared by every method."""
+"""The one training loop shared by every method, and the public step it is built on."""
 
 from .checkpoint import Checkpointer as Checkpointer
+from .combiners import COMBINERS as COMBINERS
+from .combiners import GradientCombiner as GradientCombiner
+from .combiners import fixed as fixed
+from .combiners import grad_norm as grad_norm
+from .evaluation import AbstractEvaluator as AbstractEvaluator
+from .loggers import AbstractLogger as AbstractLogger
+from .loggers import FunctionLogger as FunctionLogger
+from .loggers import JsonlLogger as JsonlLogger
 from .loop import FitResult as FitResult
 from .loop import Interrupted as Interrupted
 from .loop import NonFiniteLoss as NonFiniteLoss
@@ -11,5 +19,11 @@ from .optim import build_optimizer as build_optimizer
 from .optim import build_schedule as build_schedule
 from .phases import AbstractPhase as AbstractPhase
 from .phases import LBFGSPhase as LBFGSPhase
+from .phases import LBFGSStep as LBFGSStep
 from .phases import OptaxPhase as OptaxPhase
+from .sources import AbstractDeviceSource as AbstractDeviceSource
+from .sources import FixedBatch as FixedBatch
+from .sources import HostSource as HostSource
 from .state import TrainState as TrainState
+from .step import Step as Step
+from .step import make_step as make_step

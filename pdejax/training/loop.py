@@ -1,30 +1,31 @@
-"""The one training loop: compiled multi-step calls, logs, evaluation, checkpoints."""
+"""The one training loop: phases of compiled multi-step calls, logs, evaluation, checkpoints."""
 
 from __future__ import annotations
 
 import math
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from .._signals import catch_signals
 from ..objectives import AbstractObjective
 from ..parallel import data_mesh
 from .checkpoint import Checkpointer
-from .phases import AbstractPhase, OptaxPhase
+from .combiners import GradientCombiner, fixed
+from .evaluation import AbstractEvaluator
+from .loggers import AbstractLogger, Record
+from .phases import AbstractPhase
+from .sources import AbstractDeviceSource
 from .state import TrainState
-
-Record = dict[str, Any]
+from .step import Step
 
 
 class NonFiniteLoss(RuntimeError):
@@ -48,7 +49,7 @@ class Interrupted(RuntimeError):
 
 @dataclass
 class FitResult:
-    """What :func:`fit` returns."""
+    """What :func:`fit` returns; ``model`` is at the optimizer's evaluation iterate."""
 
     model: Any
     state: TrainState
@@ -61,164 +62,126 @@ class FitResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _batch_constraint(mesh: Mesh) -> Callable[[Any], Any]:
-    n = mesh.shape["data"]
-    sharding = NamedSharding(mesh, P("data"))
-
-    def constrain(batch):
-        def leaf(x):
-            if n > 1 and getattr(x, "ndim", 0) >= 1 and x.shape[0] % n == 0:
-                return jax.lax.with_sharding_constraint(x, sharding)
-            return x
-
-        return jax.tree.map(leaf, batch)
-
-    return constrain
-
-
 def _crossed(prev: int, now: int, every: int) -> bool:
     return every > 0 and now // every > prev // every
 
 
-class Start:
-    """How a run begins: the initial state of any phase, or the state in a checkpoint."""
+class Schedule:
+    """The steps of every phase of a run, and how a run starts or resumes."""
 
-    def __init__(self, objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase],
-                 seed: int, mesh: Mesh):
-        self.objective, self.phases = objective, phases
-        self.params, self.static = eqx.partition(model, eqx.is_array)
-        self.replicated = NamedSharding(mesh, P())
-        k_init, self.key = jax.random.split(jax.random.PRNGKey(seed))
-        self.batch_state = objective.init_batch_state(k_init, jnp.zeros(()).dtype)
+    def __init__(self, model: Any, objective: AbstractObjective, source: Any, phases: Sequence[AbstractPhase],
+                 combiner: GradientCombiner, mesh: Mesh, seed: int):
+        self.model, self.phases, self.seed = model, list(phases), seed
+        self.steps: list[Step] = [p.make_step(objective, source, combiner, mesh) for p in phases]
+        self.ends = np.cumsum([p.steps for p in phases]).tolist()
+        self.starts = [0] + self.ends[:-1]
 
-    def _init(self, i: int, params, batch_state, key, step) -> TrainState:
-        phase = self.phases[i]
-        return phase.init(phase.objective_for(self.objective), params, self.static, key, batch_state,
-                          jnp.asarray(step, jnp.int32))
-
-    def state(self, i: int, params, batch_state, key, step) -> TrainState:
-        """Phase ``i``'s starting state, replicated over the mesh."""
-        state = self._init(i, params, batch_state, key, step)
-        # Optimizer states may alias one buffer in several leaves; donation needs distinct ones.
-        return jax.tree.map(lambda x: jax.device_put(jnp.array(x, copy=True), self.replicated), state)
+    def initial(self) -> TrainState:
+        return self.steps[0].init(self.model, jax.random.PRNGKey(self.seed))
 
     def restore(self, checkpointer: Checkpointer, step: int | None = None) -> tuple[TrainState, int]:
         """``(state, phase index)`` from checkpoint ``step`` (default: latest)."""
         meta = checkpointer.metadata(step)
         i = int(meta["phase"])
-        template = jax.eval_shape(lambda: self._init(i, self.params, self.batch_state, self.key, meta["step"]))
-        target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated),
-                              template)
-        state, _ = checkpointer.restore(target, meta["step"])
-        state = jax.block_until_ready(state)
+        first = self.steps[0]
+        template = eqx.filter_eval_shape(
+            lambda: self.steps[i].continue_from(first.init(self.model, jax.random.PRNGKey(self.seed))))
+        arrays, static = eqx.partition(template, eqx.is_array)
+        target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.steps[i].replicated),
+                              arrays)
+        arrays, _ = checkpointer.restore(target, meta["step"])
         # Restored arrays may share host memory with the reader; the step donates its
         # input buffers, so hand it private copies.
-        return jax.tree.map(lambda x: jax.device_put(jnp.array(x, copy=True), self.replicated), state), i
+        return self.steps[i].place(eqx.combine(jax.block_until_ready(arrays), static)), i
 
 
-def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase], *, seed: int = 0,
+def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[AbstractPhase], *,
+        evaluator: AbstractEvaluator | None = None, combiner: GradientCombiner | None = None, seed: int = 0,
         steps_per_call: int = 100, log_every: int = 100, eval_every: int = 1000,
         checkpointer: Checkpointer | None = None, checkpoint_every: int = 1000, resume: bool = False,
-        mesh: Mesh | None = None, loss_weights: Mapping[str, float] | None = None,
-        callbacks: Sequence[Callable[[Record], None]] = (), progress: bool = True) -> FitResult:
-    """Train ``model`` on ``objective`` through ``phases`` (e.g. Adam then L-BFGS).
+        mesh: Mesh | None = None, loggers: Sequence[AbstractLogger] = (), progress: bool = True) -> FitResult:
+    """Train ``model`` on ``objective`` with batches from ``source`` through ``phases``.
 
-    Each compiled call runs up to ``steps_per_call`` steps (``lax.scan``) so the host
-    syncs once per call. Logs, evaluations and checkpoints happen at multiples of
-    ``log_every``, ``eval_every`` and ``checkpoint_every`` (global steps) and at the
-    end. Parameters are replicated over ``mesh`` and batches sharded along its
-    ``data`` axis (default: one-device mesh).
+    Each phase makes its compiled step (:func:`~pdejax.training.make_step`); each call
+    runs up to ``steps_per_call`` steps so the host syncs once per call. Logs,
+    evaluations and checkpoints happen at multiples of ``log_every``, ``eval_every``
+    and ``checkpoint_every`` (global steps) and at the end. ``source`` is a device
+    source (drawn inside the step) or a host source (its batches are fed to the step).
+    Evaluation and the returned model use the optimizer's evaluation iterate.
 
     Raises:
         NonFiniteLoss: a loss term is NaN/inf; nothing from that call is saved.
         Interrupted: SIGINT/SIGTERM; a checkpoint of the current step was saved.
     """
     mesh = mesh if mesh is not None else data_mesh(1)
-    weights = dict(loss_weights or {})
-    constrain = _batch_constraint(mesh)
-    start = Start(objective, model, phases, seed, mesh)
-    static = start.static
-    ends = np.cumsum([p.steps for p in phases]).tolist()
-    starts = [0] + ends[:-1]
-    total = ends[-1] if ends else 0
+    schedule = Schedule(model, objective, source, phases, combiner or fixed(), mesh, seed)
+    host = None if isinstance(source, AbstractDeviceSource) or source is None else source
+    total = schedule.ends[-1] if schedule.ends else 0
     resumed_from = None
     if resume and checkpointer is not None and checkpointer.latest_step() is not None:
-        state, phase_idx = start.restore(checkpointer)
+        state, phase_idx = schedule.restore(checkpointer)
         resumed_from = int(state.step)
     else:
-        state, phase_idx = start.state(0, start.params, start.batch_state, start.key, 0), 0
-    objectives = [p.objective_for(objective) for p in phases]
+        state, phase_idx = schedule.initial(), 0
 
     compiled: dict[tuple[int, int], Any] = {}
     compile_s = 0.0
-
-    feed = objective.feed
-    fed_sharding = NamedSharding(mesh, P(None, "data"))  # (steps, batch, ...): batch along data
-
-    def fetch(step: int, n: int):
-        if feed is None:
-            return None
-        return jax.tree.map(lambda x: jax.device_put(x, fed_sharding), feed.get(step, n))
-
-    def runner(i: int, n: int, fed):
-        nonlocal compile_s
-        if (i, n) not in compiled:
-            fn = jax.jit(lambda s, f: phases[i].run(objectives[i], static, weights, constrain, s, n, f),
-                         donate_argnums=0)
-            t0 = time.perf_counter()
-            compiled[(i, n)] = fn.lower(state, fed).compile()
-            compile_s += time.perf_counter() - t0
-        return compiled[(i, n)]
-
-    evaluate = objective.evaluator(static)
-
-    def save(step: int, i: int):
-        if checkpointer is not None:
-            checkpointer.save(step, state, {"step": step, "phase": i, "phase_name": type(phases[i]).__name__})
-
     history: list[Record] = []
     notes: list[str] = []
     metrics: dict[str, float] = {}
+
+    def evaluate(i: int, state: TrainState) -> dict[str, float]:
+        return evaluator(schedule.steps[i].evaluation_model(state)) if evaluator is not None else {}
+
+    def save(step: int, i: int):
+        if checkpointer is not None:
+            checkpointer.save(step, eqx.filter(state, eqx.is_array),
+                              {"step": step, "phase": i, "phase_name": type(schedule.phases[i]).__name__})
+
     step = int(state.step)
     t_start = time.perf_counter()
     bar = tqdm(total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
                mininterval=0.5, desc="train")
     try:
         with catch_signals() as received:
-            while phase_idx < len(phases):
-                end = ends[phase_idx]
-                phase = phases[phase_idx]
+            while phase_idx < len(schedule.phases):
+                end, phase, runner = schedule.ends[phase_idx], schedule.phases[phase_idx], schedule.steps[phase_idx]
                 stalled = False
                 while step < end:
                     n = min(steps_per_call - step % steps_per_call, end - step)
                     t0 = time.perf_counter()
-                    fed = fetch(step, n)
-                    run = runner(phase_idx, n, fed)
-                    state, per_step, last = run(state, fed)
-                    per_step, last = jax.device_get((per_step, last))
+                    fed = host.get(step, n) if host is not None else None
+                    if (phase_idx, n) not in compiled:
+                        t_c = time.perf_counter()
+                        compiled[(phase_idx, n)] = runner.compile(state, fed, n)
+                        compile_s += time.perf_counter() - t_c
+                    state, logs = compiled[(phase_idx, n)](state, fed)
+                    logs = jax.device_get(logs)
+                    last = logs.pop("last", {})
                     prev, step = step, step + n
-                    _check_finite(per_step, last, prev)
+                    _check_finite(logs, last, prev)
                     dt = time.perf_counter() - t0
                     bar.update(n)
-                    bar.set_postfix(loss=f"{per_step['loss'][-1]:.3e}", steps_s=f"{n / dt:.0f}")
-                    if "accepted" in per_step and not per_step["accepted"].any():
+                    bar.set_postfix(loss=f"{logs['loss'][-1]:.3e}", steps_s=f"{n / dt:.0f}")
+                    if "accepted" in logs and not logs["accepted"].any():
                         stalled = True
                         notes.append(f"{type(phase).__name__} made no progress from step {prev}; "
                                      f"phase ended at step {step}")
                     finished = step == end or stalled
                     if _crossed(prev, step, log_every) or finished or received:
                         record = {"step": step, "phase": type(phase).__name__,
-                                  **{k: float(v[-1]) for k, v in per_step.items()},
+                                  **{k: float(v[-1]) for k, v in logs.items()},
                                   **{k: float(v) for k, v in last.items()},
                                   "wall_s": time.perf_counter() - t_start, "steps_per_s": n / dt}
-                        if isinstance(phase, OptaxPhase):
-                            record["lr"] = phase.learning_rate(step - starts[phase_idx])
-                        if _crossed(prev, step, eval_every) or (finished and phase_idx == len(phases) - 1):
-                            metrics = evaluate(state.params)
+                        lr = phase.learning_rate(step - schedule.starts[phase_idx])
+                        if lr is not None:
+                            record["lr"] = lr
+                        if _crossed(prev, step, eval_every) or (finished and phase_idx == len(schedule.phases) - 1):
+                            metrics = evaluate(phase_idx, state)
                             record.update(metrics)
                         history.append(record)
-                        for cb in callbacks:
-                            cb(record)
+                        for logger in loggers:
+                            logger.log(record)
                     if _crossed(prev, step, checkpoint_every) or finished:
                         save(step, phase_idx)
                     if received:
@@ -228,18 +191,21 @@ def fit(objective: AbstractObjective, model: Any, phases: Sequence[AbstractPhase
                     if stalled:
                         break
                 phase_idx += 1
-                if phase_idx < len(phases):
-                    state = start.state(phase_idx, state.params, state.batch_state, state.key, step)
+                if phase_idx < len(schedule.phases):
+                    state = schedule.steps[phase_idx].continue_from(state)
                     if stalled:
                         total -= end - step
     finally:
         bar.close()
-        if feed is not None:
-            feed.close()
+        if host is not None:
+            host.close()
+        for logger in loggers:
+            logger.close()
+    last_idx = min(phase_idx, len(schedule.phases) - 1)
     if not metrics:
-        metrics = evaluate(state.params)
-    return FitResult(model=eqx.combine(state.params, static), state=state, history=history, metrics=metrics,
-                     steps=step, wall_s=time.perf_counter() - t_start, compile_s=compile_s,
+        metrics = evaluate(last_idx, state)
+    return FitResult(model=schedule.steps[last_idx].evaluation_model(state), state=state, history=history,
+                     metrics=metrics, steps=step, wall_s=time.perf_counter() - t_start, compile_s=compile_s,
                      resumed_from=resumed_from, notes=notes)
 
 

@@ -1,4 +1,4 @@
-"""The training state: one pytree of arrays, all of it saved in checkpoints."""
+"""The training state: one pytree, whose arrays are all saved in checkpoints."""
 
 from __future__ import annotations
 
@@ -13,15 +13,22 @@ class TrainState(eqx.Module):
 
     Attributes:
         step: global step counter (over all phases), int32 scalar.
-        params: the model's arrays (``eqx.partition(model, eqx.is_array)[0]``).
+        model: the model being trained (an Equinox module; its arrays are the parameters).
         opt_state: the current phase's optimizer state.
+        combiner_state: the gradient combiner's state (e.g. adaptive loss weights).
         batch_state: the batch source's state (adaptive collocation points, or the
             fixed batch of an L-BFGS phase).
         key: raw PRNG key, uint32[2]; split once per step.
     """
 
     step: Int[Array, ""]
-    params: Any
+    model: Any
     opt_state: Any
+    combiner_state: Any
     batch_state: Any
     key: UInt32[Array, "2"]
+
+    @property
+    def params(self) -> Any:
+        """The model's arrays (``eqx.filter(model, eqx.is_array)``)."""
+        return eqx.filter(self.model, eqx.is_array)

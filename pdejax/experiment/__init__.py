@@ -1,0 +1,12 @@
+"""From a config to a trained model and a run directory: the Python face of the CLI.
+
+The experiment layer looks the method family up by ``objective.name`` and never
+branches on it (:mod:`pdejax.methods`).
+"""
+
+from .build import Experiment as Experiment
+from .build import build as build
+from .build import precision as precision
+from .runs import Run as Run
+from .runs import load_run as load_run
+from .train import train as train

@@ -1,0 +1,125 @@
+"""Run directories: what a run leaves behind, and reading it back."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+
+from ..config.errors import ConfigError
+from ..config.loading import load_config
+from ..config.schema import ExperimentConfig
+from ..training import Checkpointer
+from ..training.loop import Schedule
+from .build import _build, precision
+
+
+@dataclass
+class Run:
+    """A run directory and what is in it.
+
+    Attributes:
+        directory: the run directory.
+        config: the resolved, validated config.
+        model: the trained model in physical units (a PINN: one point → fields; an
+            operator: one sample through its normalisers). Its arrays have the run's
+            dtype: evaluate a float64 run's model inside ``with jax.enable_x64(True):``.
+        summary: contents of ``summary.json`` (empty if the run did not finish).
+        history: the logged records of ``metrics.jsonl``.
+    """
+
+    directory: Path
+    config: ExperimentConfig
+    model: Any
+    summary: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def default_run_dir(name: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{name}-{stamp}"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def versions() -> dict[str, str]:
+    """Versions of pdejax and the libraries a run depends on, for ``summary.json``."""
+    out = {"python": platform.python_version()}
+    for dist in ("pdejax", "jax", "equinox", "optax", "orbax-checkpoint"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "unknown"
+    return out
+
+
+def save_model(path: Path, model: Any) -> None:
+    shutil.rmtree(path, ignore_errors=True)  # a resumed run replaces the model it had
+    ckpt = Checkpointer(path, keep=1)
+    try:
+        ckpt.save(0, eqx.filter(model, eqx.is_array), {"kind": "model"})
+    finally:
+        ckpt.close()
+
+
+def load_run(run_dir: str | Path, *, imports: Sequence[str] = ()) -> Run:
+    """A finished (or checkpointed) run: its config, trained model and records.
+
+    The run's own ``imports`` (user PDEs, models, families) are imported again first.
+    ``run.model`` is in physical units, with arrays in the run's dtype; the global
+    ``jax_enable_x64`` setting is left as it was. For a PINN call it on one point
+    ``[x..., t]`` (shape ``(dim + 1,)``) and ``jax.vmap`` it over many.
+    """
+    directory = Path(run_dir)
+    if not (directory / "config.yaml").is_file():
+        raise ConfigError("run directory", str(directory), "a directory containing config.yaml")
+    cfg = load_config(directory / "config.yaml", imports=imports)
+    with precision(cfg):
+        exp = _build(cfg)
+        method = exp.method
+        if (directory / "model").is_dir():
+            params, static = eqx.partition(method.physical(method.model), eqx.is_array)
+            ckpt = Checkpointer(directory / "model", keep=1)
+            try:
+                params, _ = ckpt.restore(params)
+            finally:
+                ckpt.close()
+            model = eqx.combine(params, static)
+        else:
+            ckpt = Checkpointer(directory / "checkpoints", keep=cfg.train.keep_checkpoints)
+            try:
+                if ckpt.latest_step() is None:
+                    raise ConfigError("run directory", str(directory), "a run with a saved model or checkpoint")
+                schedule = Schedule(method.model, method.objective, method.source, exp.phases, exp.combiner,
+                                    exp.mesh, cfg.seed)
+                state, i = schedule.restore(ckpt)
+                model = method.physical(schedule.steps[i].evaluation_model(state))
+            finally:
+                ckpt.close()
+                close = getattr(method.source, "close", None)
+                if close is not None:
+                    close()
+        model = jax.block_until_ready(model)
+    summary_path = directory / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return Run(directory, cfg, model, summary, read_history(directory / "metrics.jsonl"))

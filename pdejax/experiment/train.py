@@ -1,0 +1,115 @@
+"""From a config to a trained model and a run directory: the Python face of ``pdejax train``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+
+from ..config.errors import ConfigError
+from ..config.loading import load_config, to_yaml
+from ..training import Checkpointer, JsonlLogger, fit
+from .build import ConfigSource, _build, precision
+from .runs import Run, default_run_dir, read_history, save_model, versions, write_json_atomic
+
+
+def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
+          run_dir: str | Path | None = None, resume: str | Path | None = None,
+          progress: bool | None = None, imports: Sequence[str] = ()) -> Run:
+    """Train from a config (path, shipped config name, mapping or ExperimentConfig) into a run directory.
+
+    Args:
+        config: the experiment; with ``resume`` it may be omitted (the run's own
+            ``config.yaml`` is used, with ``overrides`` applied).
+        overrides: ``["key.sub=value", ...]``.
+        run_dir: where to write; default ``runs/<name>-<timestamp>``. Must not exist
+            or be empty.
+        resume: an existing run directory to continue from its latest checkpoint.
+        progress: show a progress bar (default: ``train.progress``).
+        imports: modules or ``.py`` files to import first (user PDEs, models, families),
+            as the CLI's ``--import``; recorded in the run's ``config.yaml``.
+
+    The run computes in its config's dtype (``jax.enable_x64`` for this call only).
+
+    Returns:
+        The finished :class:`Run`. Raises ConfigError for bad input (before anything is
+        written), ``NonFiniteLoss`` or ``Interrupted`` (after saving what is safe).
+
+    Example (not run here: it trains for minutes)::
+
+        run = pdejax.train("pinn/burgers.yaml", ["train.steps=2000"])
+        run.summary["rel_l2"]
+    """
+    if resume is not None:
+        directory = Path(resume)
+        if not (directory / "config.yaml").is_file():
+            raise ConfigError("--resume", str(directory), "a run directory containing config.yaml")
+        cfg = load_config(config if config is not None else directory / "config.yaml", overrides, imports=imports)
+    else:
+        if config is None:
+            raise ConfigError("config", None, "a config file, mapping or ExperimentConfig")
+        cfg = load_config(config, overrides, imports=imports)
+        directory = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name)
+        if directory.exists() and any(directory.iterdir()):
+            raise ConfigError("--run-dir", str(directory),
+                              "a new or empty directory (use --resume to continue an existing run)")
+    with precision(cfg):
+        return _train(cfg, directory, resume is not None, progress)
+
+
+def _train(cfg, directory: Path, resume: bool, progress: bool | None) -> Run:
+    exp = _build(cfg)
+    method = exp.method
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "summary.json").unlink(missing_ok=True)
+    (directory / "config.yaml").write_text(to_yaml(cfg))
+    checkpointer = Checkpointer(directory / "checkpoints", keep=cfg.train.keep_checkpoints)
+    metrics_path = directory / "metrics.jsonl"
+    if resume:
+        start_step = checkpointer.latest_step()
+        kept = [r for r in read_history(metrics_path) if start_step is not None and r["step"] <= start_step]
+        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    else:
+        metrics_path.write_text("")
+    try:
+        result = fit(method.model, method.objective, method.source, exp.phases, evaluator=method.evaluator,
+                     combiner=exp.combiner, seed=cfg.seed, steps_per_call=cfg.train.steps_per_call,
+                     log_every=cfg.train.log_every, eval_every=cfg.train.eval_every, checkpointer=checkpointer,
+                     checkpoint_every=cfg.train.checkpoint_every, resume=resume, mesh=exp.mesh,
+                     loggers=[JsonlLogger(metrics_path)],
+                     progress=cfg.train.progress if progress is None else progress)
+    finally:
+        checkpointer.close()
+    history = read_history(metrics_path)
+    model = method.physical(result.model)
+    save_model(directory / "model", model)
+    plots_dir = directory / "plots" if cfg.train.plots else None
+    if plots_dir is not None:
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        if history:
+            from ..plots import plot_losses
+
+            plot_losses(history, plots_dir / "loss.png")
+    report = method.evaluator.report(result.model, plots_dir) if method.evaluator is not None else {}
+    last = history[-1] if history else {}
+    summary = {
+        "name": cfg.name,
+        "steps": result.steps,
+        "wall_s": result.wall_s,
+        "compile_s": result.compile_s,
+        "final": {k: v for k, v in last.items() if k not in ("step", "phase", "wall_s", "steps_per_s")
+                  and k not in result.metrics},
+        **result.metrics,
+        "metrics": result.metrics,
+        "device_count": exp.mesh.size,
+        "platform": jax.devices()[0].platform,
+        "dtype": cfg.dtype,
+        "resumed_from": result.resumed_from,
+        **report,
+        "notes": result.notes + report.get("notes", []),
+        "versions": versions(),
+    }
+    write_json_atomic(directory / "summary.json", summary)
+    return Run(directory, cfg, model, summary, history)

@@ -1,0 +1,135 @@
+"""Method families as plug-ins: each registers its config schema and a builder.
+
+A family (PINN, neural operator, neural DE, one of yours) is a sub-package that calls
+:func:`register_family` once: its ``objective`` config section (a pydantic model whose
+``name`` is ``Literal[<family>]``) and a builder turning the validated config into a
+:class:`Method`: the model, the objective, the batch source and the evaluator. The
+experiment layer looks the family up by name and never branches on it; the built-in
+families register exactly like this.
+
+>>> from typing import Literal
+>>> from pdejax.config.schema import ObjectiveSection
+>>> class ToyConfig(ObjectiveSection):
+...     name: Literal["toy_doc"] = "toy_doc"
+>>> @register_family("toy_doc", ToyConfig)
+... def build_toy(cfg, ctx):
+...     ...
+>>> "toy_doc" in FAMILIES
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh
+
+from ..config.errors import ConfigError
+from ..config.registry import suggest
+from ..config.schema import ExperimentConfig, ObjectiveSection, register_objective
+from ..models import MODELS
+from ..objectives import AbstractObjective
+from ..pde import PDE
+from ..training import AbstractEvaluator, AbstractPhase
+
+MODEL_SEED_OFFSET = 1_000_003  # the model's initial key is PRNGKey(seed + offset): independent of the batches'
+
+
+@dataclass
+class Method:
+    """What a family's builder returns: everything the loop needs, built and checked.
+
+    Attributes:
+        model: the model to train (an Equinox module).
+        objective: its named loss terms.
+        source: a device batch source (``pdejax.training.AbstractDeviceSource``) or a host
+            one (``get(step, n)`` / ``close()``, e.g. ``pdejax.data.BatchFeed``).
+        evaluator: metrics during training and the final report (optional).
+        phases: phases after the first-order one (e.g. an L-BFGS phase).
+        physical: the trained model → the model users call (e.g. with normalisers);
+            what ``model/`` stores and ``pdejax.load_run`` returns.
+    """
+
+    model: Any
+    objective: AbstractObjective
+    source: Any
+    evaluator: AbstractEvaluator | None = None
+    phases: list[AbstractPhase] = field(default_factory=list)
+    physical: Callable[[Any], Any] = lambda model: model
+
+
+@dataclass
+class Context:
+    """What every builder gets besides the config: the PDE, the mesh, the dtype, a model key.
+
+    Attributes:
+        pde: ``pde`` section built (``None`` without one).
+        mesh: the device mesh (``mesh.shape["data"]`` devices share a batch).
+        dtype: the run's float dtype.
+        seed: the run's seed.
+    """
+
+    pde: PDE | None
+    mesh: Mesh
+    dtype: Any
+    seed: int
+
+    @property
+    def n_devices(self) -> int:
+        return self.mesh.shape["data"]
+
+    @property
+    def model_key(self) -> jax.Array:
+        return jax.random.PRNGKey(self.seed + MODEL_SEED_OFFSET)
+
+    def require_pde(self, why: str) -> PDE:
+        if self.pde is None:
+            raise ConfigError("pde", None, f"a PDE section (pde.name: ...) {why}")
+        return self.pde
+
+    def build_model(self, cfg: ExperimentConfig, in_size: int, out_size: int) -> Any:
+        """The ``model`` section's model with the run's key and dtype."""
+        return MODELS.build(cfg.model.name, cfg.model.args, where="model", key=self.model_key,
+                            dtype=jnp.dtype(self.dtype), in_size=in_size, out_size=out_size)
+
+    def divisible(self, key: str, n: int) -> None:
+        """Refuse a batch count ``n`` that does not split over the devices."""
+        if n % self.n_devices:
+            raise ConfigError(key, n, f"a multiple of the {self.n_devices} devices on the data axis")
+
+
+Builder = Callable[[ExperimentConfig, Context], Method]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    schema: type[ObjectiveSection]
+    build: Builder
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register_family(name: str, schema: type[ObjectiveSection]) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder(cfg, ctx) -> Method`` as family ``name``,
+    configured by ``objective.name: <name>`` and validated by ``schema``."""
+
+    def add(build: Builder) -> Builder:
+        if name in FAMILIES and FAMILIES[name].build is not build:
+            raise ValueError(f"method family {name!r} is already registered")
+        register_objective(name, schema)
+        FAMILIES[name] = Family(name, schema, build)
+        return build
+
+    return add
+
+
+def get_family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise ConfigError("objective.name", name, f"a registered method family: {suggest(name, sorted(FAMILIES))}")
+    return FAMILIES[name]

@@ -1,0 +1,121 @@
+"""Config → operator experiment: dataset views, normalisers, objective, host batch feed, evaluator.
+
+Everything here runs before compilation and turns bad input into a ConfigError naming
+the key: a missing data file (with how to make it), unknown arrays or frames, too few
+samples, a batch that does not split over the devices, a model that does not accept
+the data's shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+
+from ...config.errors import ConfigError
+from ...config.schema import ExperimentConfig
+from ...data import load_dataset
+from ...data.batches import pair_feed, window_feed
+from ...data.operator_views import OperatorViews
+from ...objectives import AutoregressiveObjective, Normalizer, OperatorObjective
+from ..family import Context, Method, register_family
+from .datafile import dataset_path
+from .evaluation import PairEvaluator, RolloutEvaluator
+from .physics import physics_for
+from .schema import AutoregressiveConfig, OperatorConfig
+
+
+def _views(cfg: ExperimentConfig, ctx: Context, inputs, outputs) -> OperatorViews:
+    data_cfg = cfg.data
+    if data_cfg is None:
+        raise ConfigError("data", None, f"a data section (data.path: FILE.h5) for objective.name = "
+                          f"{cfg.objective.name}")
+    ctx.divisible("data.batch_size", data_cfg.batch_size)
+    if cfg.lbfgs.steps:
+        raise ConfigError("lbfgs.steps", cfg.lbfgs.steps, "0: L-BFGS needs a fixed batch, operator training "
+                          "draws a new one every step")
+    if data_cfg.batch_size > data_cfg.n_train:
+        raise ConfigError("data.batch_size", data_cfg.batch_size, f"at most data.n_train = {data_cfg.n_train}")
+    if cfg.objective.physics_weight > 0:
+        ctx.require_pde("for objective.physics_weight > 0")
+    dataset = load_dataset(dataset_path(data_cfg), lazy=data_cfg.stream)
+    if inputs is None:  # autoregressive: the trajectory array
+        if data_cfg.trajectory not in dataset.arrays:
+            raise ConfigError("data.trajectory", data_cfg.trajectory,
+                              f"an array of the file; it holds {', '.join(sorted(dataset.arrays))}")
+        inputs = outputs = {data_cfg.trajectory: [0]}
+    return OperatorViews(dataset, inputs, outputs, data_cfg.n_train, data_cfg.n_test, data_cfg.stride)
+
+
+def _model(cfg: ExperimentConfig, ctx: Context, in_size: int, out_size: int, views: OperatorViews) -> Any:
+    model = ctx.build_model(cfg, in_size, out_size)
+    example = jax.ShapeDtypeStruct((in_size, *views.grid_shape()), ctx.dtype)
+    try:
+        out = eqx.filter_eval_shape(model, example)
+    except (ValueError, TypeError) as err:
+        raise ConfigError("model", cfg.model.name, f"a model accepting one sample of shape {example.shape} "
+                          f"(channels, *grid): {err}") from None
+    if out.shape != (out_size, *views.grid_shape()):
+        raise ConfigError("model", cfg.model.name, f"a model returning ({out_size}, *grid) = "
+                          f"{(out_size, *views.grid_shape())}; it returns {out.shape}")
+    return model
+
+
+@register_family("operator", OperatorConfig)
+def build_operator(cfg: ExperimentConfig, ctx: Context) -> Method:
+    """Supervised pairs: ``data.input`` → ``data.output`` (+ PINO residual with ``physics_weight``)."""
+    data_cfg, obj = cfg.data, cfg.objective
+    inputs, outputs = (data_cfg.input, data_cfg.output) if data_cfg is not None else ({}, {})
+    views = _views(cfg, ctx, inputs, outputs)
+    dim, dtype = len(views.spatial), ctx.dtype
+    in_norm = out_norm = None
+    if data_cfg.normalize in ("input", "both"):
+        in_norm = Normalizer.fit(lambda r: views.read(inputs, r), views.train_rows, dtype)
+    if data_cfg.normalize in ("output", "both"):
+        out_norm = Normalizer.fit(lambda r: views.read(outputs, r), views.train_rows, dtype)
+    in_norm = in_norm or Normalizer.identity(views.in_channels, dim, dtype)
+    out_norm = out_norm or Normalizer.identity(views.out_channels, dim, dtype)
+    physics, physics_frames, initial, t0 = None, (0, 1), False, 0.0
+    if obj.physics_weight > 0:
+        if len(outputs) != 1:
+            raise ConfigError("data.output", dict(outputs), "one trajectory array for a physics loss")
+        (array, frames), = outputs.items()
+        physics = physics_for(ctx.pde, views, array, frames)
+        fields = views.channels({array: [0]})
+        first = (frames or [0])[0] % views.dataset.arrays[array].shape[1]
+        physics_frames = (first, fields)
+        in_frames = inputs.get(array)
+        initial = bool(in_frames) and in_frames[0] % views.dataset.arrays[array].shape[1] == first
+        t0 = float(views.times[first]) if views.times is not None else 0.0
+    model = _model(cfg, ctx, views.in_channels, views.out_channels, views)
+    objective = OperatorObjective(in_norm, out_norm, loss_kind=obj.loss, physics=physics,
+                                  physics_frames=physics_frames, physics_t0=t0, initial=initial)
+    evaluator = PairEvaluator(objective, views, cfg.evaluation.batch_size, cfg.evaluation.superresolution)
+    return Method(model, objective, pair_feed(views, data_cfg.batch_size, cfg.seed), evaluator,
+                  physical=objective.physical)
+
+
+@register_family("autoregressive", AutoregressiveConfig)
+def build_autoregressive(cfg: ExperimentConfig, ctx: Context) -> Method:
+    """Next-step training on ``data.trajectory``, unrolled; evaluated by full rollouts."""
+    data_cfg, obj = cfg.data, cfg.objective
+    views = _views(cfg, ctx, None, None)
+    array, dim, dtype = data_cfg.trajectory, len(views.spatial), ctx.dtype
+    fields = views.channels({array: [0]})
+    if data_cfg.normalize != "none":  # per field, over every frame of the training trajectories
+        frames = lambda r: views.trajectories(array, r).reshape(-1, fields, *views.grid_shape())  # noqa: E731
+        norm = Normalizer.fit(frames, views.train_rows, dtype, chunk=16)
+    else:
+        norm = Normalizer.identity(fields, dim, dtype)
+    physics = physics_for(ctx.pde, views, array, None) if obj.physics_weight > 0 else None
+    model = _model(cfg, ctx, obj.history * fields, fields, views)
+    try:
+        feed = window_feed(views, array, obj.history + obj.unroll, data_cfg.batch_size, cfg.seed, obj.window)
+    except ValueError as err:
+        raise ConfigError("objective.unroll", obj.unroll, str(err)) from None
+    time0 = float(views.times[0]) if views.times is not None else 0.0
+    objective = AutoregressiveObjective(norm, obj.history, obj.unroll, pushforward=obj.pushforward,
+                                        loss_kind=obj.loss, physics=physics, time0=time0)
+    evaluator = RolloutEvaluator(objective, views, array, cfg.evaluation.batch_size)
+    return Method(model, objective, feed, evaluator, physical=objective.step_model)

@@ -1,0 +1,35 @@
+"""The ``objective`` sections of operator experiments (``operator``, ``autoregressive``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt
+
+from ...config.schema import ObjectiveSection
+
+
+class OperatorConfig(ObjectiveSection):
+    """Supervised ``input → output`` pairs from ``data`` (FNO, DeepONet, U-Net...).
+
+    ``loss``: per-sample relative L2 or MSE, in physical units; ``physics_weight`` > 0
+    adds a PINO-style PDE residual on the output frames (needs a ``pde`` section).
+    """
+
+    name: Literal["operator"] = "operator"
+    loss: Literal["rel_l2", "mse"] = "rel_l2"
+    physics_weight: float = Field(0.0, ge=0)
+
+
+class AutoregressiveConfig(ObjectiveSection):
+    """Next-step training on trajectories from ``data``: ``history`` frames in, one out,
+    ``unroll`` steps per training window (``pushforward``: gradients through the last
+    only), windows starting at a ``random`` or the ``first`` frame."""
+
+    name: Literal["autoregressive"] = "autoregressive"
+    loss: Literal["rel_l2", "mse"] = "rel_l2"
+    physics_weight: float = Field(0.0, ge=0)
+    history: PositiveInt = 10
+    unroll: PositiveInt = 1
+    pushforward: bool = False
+    window: Literal["random", "first"] = "random"

@@ -1,0 +1,71 @@
+"""Next-step training on trajectories, unrolled on the model's own predictions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from ..base import AbstractObjective, Losses
+from .losses import data_loss
+from .normalizer import NormalizedOperator, Normalizer
+from .physics import PhysicsResidual
+from .unroll import unroll_batch
+
+
+class AutoregressiveObjective(AbstractObjective):
+    """Next-step training on trajectories with ``unroll``-step rollouts.
+
+    A batch is ``{"frames": (B, history + unroll, fields, *grid), "t0": (B,)}``: windows of
+    consecutive frames and the index of each window's first frame. The model maps the last
+    ``history`` frames ``(history * fields, *grid)`` (normalised per field by ``norm``) to
+    the next frame ``(fields, *grid)`` and is unrolled ``unroll`` steps on its own
+    predictions. The ``data`` loss is the mean over the unrolled steps of the per-sample
+    relative L2 (the FNO paper's recurrent training); with ``pushforward`` (Brandstetter
+    et al. 2022) the first ``unroll - 1`` steps run without gradient and only the last
+    step is trained, so the model learns to correct its own errors at the cost of one
+    backward step. An optional PINO-style ``physics`` term penalises the PDE residual
+    between consecutive predicted frames (frame ``k`` at time ``time0 + k dt``).
+    """
+
+    norm: Normalizer  # per field
+    history: int = eqx.field(static=True)
+    unroll: int = eqx.field(static=True)
+    pushforward: bool = eqx.field(static=True, default=False)
+    loss_kind: Literal["rel_l2", "mse"] = eqx.field(static=True, default="rel_l2")
+    physics: PhysicsResidual | None = None
+    time0: float = eqx.field(static=True, default=0.0)
+
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        return ("data",) + (("physics",) if self.physics is not None else ())
+
+    def step_model(self, model: Any) -> NormalizedOperator:
+        """The one-step operator in physical units: ``(history * fields, *grid) -> (fields, *grid)``."""
+        return NormalizedOperator(model, self.norm.repeat(self.history), self.norm)
+
+    def loss(self, model: Any, batch: Any, key: Any) -> tuple[Losses, dict[str, Array]]:
+        frames = batch["frames"]  # (B, history + unroll, fields, *grid)
+        step = self.step_model(model)
+        hist, target = frames[:, :self.history], frames[:, self.history:]
+        if self.pushforward and self.unroll > 1:
+            warm = unroll_batch(step.batch, hist, self.unroll - 1)
+            start = jax.lax.stop_gradient(jnp.concatenate([hist, warm], axis=1))
+            window = start[:, -self.history:]
+            pred = step.batch(window.reshape(window.shape[0], -1, *window.shape[3:]))[:, None]
+            target, prev = target[:, -1:], start[:, -1:]
+        else:
+            pred = unroll_batch(step.batch, hist, self.unroll)
+            prev = hist[:, -1:]
+        per_step = jnp.stack([data_loss(self.loss_kind, pred[:, k], target[:, k]) for k in range(pred.shape[1])])
+        losses = {"data": jnp.mean(per_step)}
+        if self.physics is not None:
+            # Residual between consecutive frames: the last known (or warm-up) frame, then the trained ones.
+            seq = jnp.concatenate([prev, pred], axis=1)
+            first_frame = batch["t0"] + self.history + self.unroll - pred.shape[1] - 1
+            t0 = self.time0 + first_frame * self.physics.dt
+            losses["physics"] = jnp.mean(jax.vmap(self.physics)(seq, t0))
+        return losses, {}

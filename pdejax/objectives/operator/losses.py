@@ -1,0 +1,18 @@
+"""Data losses of operator learning, per sample and averaged over the batch."""
+
+from __future__ import annotations
+
+from jaxtyping import Array
+
+from ...metrics import relative_l2
+import jax.numpy as jnp
+
+
+def mean_relative_l2(pred: Array, true: Array) -> Array:
+    """Per-sample relative L2 over channels and grid, mean over the batch (FNO's metric)."""
+    return jnp.mean(relative_l2(pred, true))
+
+
+def data_loss(kind: str, pred: Array, true: Array) -> Array:
+    """``rel_l2`` (:func:`mean_relative_l2`) or ``mse``."""
+    return mean_relative_l2(pred, true) if kind == "rel_l2" else jnp.mean((pred - true) ** 2)

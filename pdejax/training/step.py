@@ -1,0 +1,228 @@
+"""The public training step: ``make_step(objective, optimizer, mesh) -> step``.
+
+``step(state, batches=None, n=1)`` runs ``n`` optimizer steps in one compiled call
+(``lax.scan``), with the input state's buffers donated and the batches sharded along
+the mesh's ``data`` axis. :func:`~pdejax.training.fit` is a loop around it; a script can
+be too::
+
+    step = make_step(objective, optax.adam(1e-3), source=points)
+    state = step.init(model, jax.random.key(0))
+    for _ in range(30):
+        state, logs = step(state, n=100)       # logs["loss"]: (100,)
+    model = step.evaluation_model(state)
+
+(``scripts/custom_loop.py`` is this loop for the Burgers PINN and reproduces ``fit``.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+import optax.contrib
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from ..objectives import AbstractObjective
+from ..parallel import data_mesh
+from .combiners import GradientCombiner, fixed
+from .sources import AbstractDeviceSource
+from .state import TrainState
+
+EvalParams = Callable[[Any, Any], Any]  # (opt_state, params) -> params to evaluate
+
+
+def batch_constraint(mesh: Mesh) -> Callable[[Any], Any]:
+    """Shard every batch leaf whose leading axis splits over the mesh's ``data`` axis."""
+    n = mesh.shape["data"]
+    sharding = NamedSharding(mesh, P("data"))
+
+    def constrain(batch):
+        def leaf(x):
+            if n > 1 and getattr(x, "ndim", 0) >= 1 and x.shape[0] % n == 0:
+                return jax.lax.with_sharding_constraint(x, sharding)
+            return x
+
+        return jax.tree.map(leaf, batch)
+
+    return constrain
+
+
+def schedule_free_eval_params(opt_state: Any, params: Any) -> Any:
+    """The evaluation iterate of a schedule-free optimizer found anywhere in ``opt_state``
+    (e.g. inside a clipping chain); ``params`` unchanged for any other optimizer."""
+    found = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda s: isinstance(s, optax.contrib.ScheduleFreeState))
+             if isinstance(s, optax.contrib.ScheduleFreeState)]
+    return optax.contrib.schedule_free_eval_params(found[0], params) if found else params
+
+
+class Step:
+    """A compiled training step; build it with :func:`make_step`.
+
+    Attributes:
+        objective, optimizer, combiner, source, mesh: as given to :func:`make_step`.
+    """
+
+    def __init__(self, objective: AbstractObjective, optimizer: optax.GradientTransformation, mesh: Mesh,
+                 combiner: GradientCombiner, source: AbstractDeviceSource | None, eval_params: EvalParams | None,
+                 term_grads: str):
+        self.objective, self.combiner, self.source, self.mesh = objective, combiner, source, mesh
+        self.optimizer = optax.with_extra_args_support(optimizer)
+        self.eval_params = eval_params or schedule_free_eval_params
+        self.term_grads = term_grads
+        self.replicated = NamedSharding(mesh, P())
+        self._constrain = batch_constraint(mesh)
+        self._fed = NamedSharding(mesh, P(None, "data"))  # (steps, batch, ...): batch along data
+        # Batches first, so that "all-except-first" donates the state but not the batches.
+        self._compiled = eqx.filter_jit(lambda batches, state, n: self._scan(state, batches, n),
+                                        donate="all-except-first")
+
+    # -- states ------------------------------------------------------------------------
+    def init(self, model: Any, key: jax.Array, *, step: int = 0) -> TrainState:
+        """A fresh state: ``key`` is split into the batch source's initial key and the
+        state's key; optimizer and combiner states start from ``model``'s arrays."""
+        key = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+        k_init, key = jax.random.split(key)
+        dtype = jnp.zeros(()).dtype
+        batch_state = self.source.init(k_init, dtype) if self.source is not None else ()
+        return self.place(self._fresh(model, batch_state, key, step, None))
+
+    def continue_from(self, state: TrainState) -> TrainState:
+        """``state`` handed to this step's optimizer (a new phase): same model, batch
+        state, combiner state and key, a fresh optimizer state."""
+        return self.place(self._fresh(state.model, state.batch_state, state.key, state.step,
+                                      state.combiner_state))
+
+    def _fresh(self, model, batch_state, key, step, combiner_state) -> TrainState:
+        params = eqx.filter(model, eqx.is_array)
+        if combiner_state is None:
+            combiner_state = self.combiner.init(params, self.objective.loss_names)
+        return TrainState(jnp.asarray(step, jnp.int32), model, self.optimizer.init(params), combiner_state,
+                          batch_state, key)
+
+    def place(self, state: TrainState) -> TrainState:
+        """``state`` replicated over the mesh, in private buffers (the step donates them)."""
+        arrays, static = eqx.partition(state, eqx.is_array)
+        # Optimizer states may alias one buffer in several leaves; donation needs distinct ones.
+        arrays = jax.tree.map(lambda x: jax.device_put(jnp.array(x, copy=True), self.replicated), arrays)
+        return eqx.combine(arrays, static)
+
+    def evaluation_model(self, state: TrainState) -> Any:
+        """The model at the optimizer's evaluation iterate (schedule-free: the averaged
+        point; any other optimizer: the current model)."""
+        params, static = eqx.partition(state.model, eqx.is_array)
+        return eqx.combine(self.eval_params(state.opt_state, params), static)
+
+    # -- stepping ----------------------------------------------------------------------
+    def __call__(self, state: TrainState, batches: Any = None, n: int = 1) -> tuple[TrainState, dict]:
+        """``n`` steps → ``(state, logs)``; ``logs`` leaves have shape ``(n,)``.
+
+        ``batches``: ``None`` to draw them from the device source, or host batches of
+        the ``n`` steps stacked, leaves ``(n, batch, ...)`` (copied to the devices here,
+        sharded along ``data``).
+        """
+        return self._compiled(self.put_batches(batches), state, n)
+
+    def put_batches(self, batches: Any) -> Any:
+        if batches is None:
+            return None
+        return jax.tree.map(lambda x: jax.device_put(x, self._fed), batches)
+
+    def compile(self, state: TrainState, batches: Any = None, n: int = 1) -> Callable[[TrainState, Any], Any]:
+        """Compile ahead of time for states and batches shaped like these:
+        ``compiled(state, batches) -> (state, logs)``, the same numbers as ``step(state, batches, n)``."""
+        compiled = self._compiled.lower(self.put_batches(batches), state, n).compile()
+        return lambda state, batches=None: compiled(self.put_batches(batches), state, n)
+
+    def _scan(self, state: TrainState, batches: Any, n: int) -> tuple[TrainState, dict]:
+        arrays, static = eqx.partition(state, eqx.is_array)
+
+        def body(arrays, batch):
+            new, logs = self.one(eqx.combine(arrays, static), batch)
+            return eqx.filter(new, eqx.is_array), logs
+
+        arrays, logs = jax.lax.scan(body, arrays, batches, length=n)
+        return eqx.combine(arrays, static), logs
+
+    def one(self, state: TrainState, batch: Any = None) -> tuple[TrainState, dict]:
+        """One step, uncompiled (what the scan body runs)."""
+        key, k_batch, k_loss = jax.random.split(state.key, 3)
+        if batch is None:
+            if self.source is None:
+                raise ValueError("this step has no batch source: pass the batches")
+            batch, batch_state = self.source.draw(state.model, state.batch_state, k_batch, state.step)
+        else:
+            batch_state = state.batch_state
+        batch = self._constrain(batch)
+        params, static = eqx.partition(state.model, eqx.is_array)
+        weights = jax.lax.stop_gradient(self.combiner.weights(state.combiner_state))
+
+        def terms(p):
+            return self.objective.loss(eqx.combine(p, static), batch, k_loss)
+
+        def weighted(losses):
+            return sum(weights[k] * v for k, v in losses.items())
+
+        if self.combiner.per_term:
+            losses, grads, aux = self.term_gradients(terms, params)
+            value = weighted(losses)
+        else:
+            def total(p):
+                losses, aux = terms(p)
+                return weighted(losses), (losses, aux)
+
+            (value, (losses, aux)), grads = jax.value_and_grad(total, has_aux=True)(params)
+        direction, combiner_state, combiner_aux = self.combiner.update(grads, losses, state.combiner_state, params)
+        updates, opt_state = self.optimizer.update(direction, state.opt_state, params, value=value, grad=direction,
+                                                   value_fn=lambda p: weighted(terms(p)[0]))
+        params = optax.apply_updates(params, updates)
+        new = TrainState(state.step + 1, eqx.combine(params, static), opt_state, combiner_state, batch_state, key)
+        return new, {"loss": value, **losses, **aux, **combiner_aux}
+
+    def term_gradients(self, terms: Callable, params: Any) -> tuple[dict, dict, dict]:
+        """``(losses, {term: gradient}, aux)``: one forward pass, one reverse pass per term
+        (vmapped over the terms with ``term_grads="vmap"``, one after another with ``"loop"``)."""
+        losses, pullback, aux = jax.vjp(terms, params, has_aux=True)
+        names = list(losses)
+        if self.term_grads == "loop":
+            grads = {}
+            for n in names:
+                (grads[n],) = pullback({k: jnp.ones_like(v) if k == n else jnp.zeros_like(v)
+                                        for k, v in losses.items()})
+            return losses, grads, aux
+        eye = {k: jnp.eye(len(names), dtype=v.dtype)[i] for i, (k, v) in enumerate(losses.items())}
+        (stacked,) = jax.vmap(pullback)(eye)
+        return losses, {n: jax.tree.map(lambda g, i=i: g[i], stacked) for i, n in enumerate(names)}, aux
+
+
+def make_step(objective: AbstractObjective, optimizer: optax.GradientTransformation, mesh: Mesh | None = None, *,
+              combiner: GradientCombiner | None = None, source: AbstractDeviceSource | None = None,
+              eval_params: EvalParams | None = None, term_grads: str = "vmap") -> Step:
+    """The compiled training step of ``objective`` under ``optimizer``.
+
+    Args:
+        objective: named loss terms, ``loss(model, batch, key) -> (terms, aux)``.
+        optimizer: any optax transformation. Those taking ``value``, ``grad`` or
+            ``value_fn`` (``optax.contrib.reduce_on_plateau``, line searches) receive the
+            step's weighted loss, its update direction and the loss as a function of the
+            parameters on the same batch.
+        mesh: device mesh with a ``data`` axis (default: one device); the state is
+            replicated, batches are sharded along ``data``.
+        combiner: how the terms' gradients combine (default :func:`fixed` weights of 1).
+        source: a device batch source; without one, pass the batches to the step.
+        eval_params: ``(opt_state, params) -> params`` to evaluate and save (default: the
+            schedule-free average where the optimizer is schedule-free, else ``params``).
+        term_grads: per-term gradients for combiners that need them: ``"vmap"`` (the
+            reverse passes vmapped) or ``"loop"``.
+
+    Returns:
+        A :class:`Step`: ``step.init(model, key)``, then ``step(state, batches=None, n=1)``.
+    """
+    if term_grads not in ("vmap", "loop"):
+        raise ValueError(f"term_grads = {term_grads!r}: expected 'vmap' or 'loop'")
+    return Step(objective, optimizer, mesh if mesh is not None else data_mesh(1), combiner or fixed(), source,
+                eval_params, term_grads)
