@@ -1,4 +1,9 @@
-"""Command line: ``pdejax train | list | check | eval | data``.
+"""Command line: ``pdejax train | list | check | eval | data | configs``.
+
+``--import MODULE_OR_FILE`` (repeatable) imports a user's module or ``.py`` file before
+names are looked up, and installed ``pdejax.plugins`` entry points are always loaded, so
+user PDEs, models, samplers, generators and method families work in every command.
+Config arguments are file paths or names of shipped configs (``pdejax configs``).
 
 Bad input ends with a one-paragraph message naming the key or file and exit status 2;
 a non-finite loss with status 3; SIGINT/SIGTERM save a checkpoint (``data generate``:
@@ -17,18 +22,27 @@ from ._signals import catch_signals
 from .config.errors import ConfigError
 
 
+def _add_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
+                        help="import a module (my_lab.pdes) or a .py file first, so the names it registers "
+                             "are known (repeatable)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pdejax", description="Solve and learn PDEs in JAX.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train from a YAML config", description=(
-        "Train from CONFIG with optional key.sub=value overrides; writes a run directory "
+        "Train from CONFIG (a YAML file or a shipped config such as pinn/burgers.yaml, see pdejax configs) "
+        "with optional key.sub=value overrides; writes a run directory "
         "(config.yaml, metrics.jsonl, checkpoints/, plots/, summary.json)."))
-    t.add_argument("config", nargs="?", help="YAML config (optional with --resume)")
+    t.add_argument("config", nargs="?", help="YAML config or shipped config name (optional with --resume)")
     t.add_argument("overrides", nargs="*", help="key.sub=value overrides")
     t.add_argument("--run-dir", help="write the run exactly here (new or empty directory)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its latest checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sub.add_parser("list", help="registered PDEs, models, optimizers, samplers, schedules")
+    _add_import(t)
+    ls = sub.add_parser("list", help="registered PDEs, models, optimizers, samplers, schedules")
+    _add_import(ls)
     c = sub.add_parser("check", help="autodiff vs spectral consistency of a registered PDE", description=(
         "Evaluate the PDE's right-hand side on a smooth random periodic field by forward-mode "
         "autodiff at points and by FFT on a grid (float64); exit 1 if they disagree."))
@@ -36,22 +50,42 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("params", nargs="*", help="PDE parameters, name=value")
     c.add_argument("--size", type=int, default=32, help="grid points per axis")
     c.add_argument("--seed", type=int, default=0)
+    _add_import(c)
     e = sub.add_parser("eval", help="print a run's summary metrics as JSON")
     e.add_argument("run_dir")
+    _add_import(e)
     d = sub.add_parser("data", help="generate and inspect HDF5 datasets (PDEBench layout)")
     dsub = d.add_subparsers(dest="data_command", required=True)
     g = dsub.add_parser("generate", help="generate a dataset from a YAML config", description=(
         "Generate the dataset of CONFIG (with key.sub=value overrides) into FILE.h5, chunk by chunk. "
         "Rerunning the same command on an unfinished file resumes it."))
-    g.add_argument("config", help="data config YAML (e.g. configs/data/heat.yaml)")
+    g.add_argument("config", help="data config YAML or shipped config name (e.g. data/heat.yaml)")
     g.add_argument("overrides", nargs="*", help="key.sub=value overrides")
     g.add_argument("--out", required=True, metavar="FILE.h5", help="the HDF5 file to write or resume")
     g.add_argument("--overwrite", action="store_true", help="replace FILE.h5 instead of resuming it")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_import(g)
     i = dsub.add_parser("info", help="shapes, coordinates and attributes of a dataset file as JSON")
     i.add_argument("file")
-    dsub.add_parser("list", help="registered dataset generators")
+    _add_import(i)
+    _add_import(dsub.add_parser("list", help="registered dataset generators"))
+    cf = sub.add_parser("configs", help="list the shipped configs, or copy one to edit", description=(
+        "Without arguments (or with list): the shipped configs, which every command also accepts by name. "
+        "configs copy NAME DEST: copy one to DEST (a directory or a new file)."))
+    csub = cf.add_subparsers(dest="configs_command")
+    csub.add_parser("list", help="the shipped configs (the default)")
+    cp = csub.add_parser("copy", help="copy a shipped config to edit it")
+    cp.add_argument("name", help="shipped config, e.g. pinn/burgers.yaml")
+    cp.add_argument("dest", help="directory or new file path")
     return p
+
+
+def _load_extensions(imports: Sequence[str]) -> None:
+    """Installed plug-ins, then ``--import`` modules and files (relative to the cwd)."""
+    from .config.plugins import import_extensions, load_entry_points
+
+    load_entry_points()
+    import_extensions(imports, where="--import")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -64,9 +98,13 @@ def _train(args: argparse.Namespace) -> int:
         config = None
     if config is None and args.resume is None:
         raise ConfigError("config", None, "a YAML config path (or --resume RUN_DIR)")
-    try:
+    from .config.plugins import resolve_imports
+
+    # CONFIG may name a shipped config, and entry points and imports are loaded, in load_config.
+    try:  # --import paths are relative to the cwd: absolute, so the run's config.yaml holds them
         run = experiment.train(config, overrides, run_dir=args.run_dir, resume=args.resume,
-                               progress=False if args.no_progress else None)
+                               progress=False if args.no_progress else None,
+                               imports=resolve_imports(args.imports))
     except NonFiniteLoss as err:
         print(f"pdejax: error: {err}", file=sys.stderr)
         return 3
@@ -81,6 +119,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
+    from .methods import FAMILIES
     from .models import MODELS
     from .pde import PDES
     from .sampling import SAMPLERS
@@ -93,19 +132,20 @@ def _list() -> int:
             print(f"  {name:<12} {doc}")
     print("optimizers (optax; plus lbfgs as a phase):\n  " + ", ".join(sorted(OPTIMIZERS)))
     print("learning-rate schedules (optax):\n  " + ", ".join(sorted(SCHEDULES)))
+    print("method families (objective.name):\n  " + ", ".join(sorted(FAMILIES)))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     import jax
 
-    jax.config.update("jax_enable_x64", True)
     from .config.loading import merge_overrides
     from .pde import PDES, check_consistency
 
     params = merge_overrides({}, args.params) if args.params else {}
-    pde = PDES.build(args.pde, params, where="pde")
-    report = check_consistency(pde, size=args.size, seed=args.seed)
+    with jax.enable_x64(True):  # this thread only: the process-wide setting is left alone
+        pde = PDES.build(args.pde, params, where="pde")
+        report = check_consistency(pde, size=args.size, seed=args.seed)
     print(json.dumps(report.as_dict(), indent=2))
     if not report.ok:
         print(f"pdejax: {args.pde}: autodiff and spectral right-hand sides differ by {report.max_abs_diff:.3e} "
@@ -121,6 +161,19 @@ def _eval(args: argparse.Namespace) -> int:
         raise ConfigError("run_dir", args.run_dir, "a finished run directory (with summary.json)")
     summary = json.loads(path.read_text())
     print(json.dumps({"run": args.run_dir, "steps": summary["steps"], **summary["metrics"]}, indent=2))
+    return 0
+
+
+def _configs(args: argparse.Namespace) -> int:
+    from .config.paths import copy_config, describe_configs
+
+    if args.configs_command == "copy":
+        print(copy_config(args.name, args.dest))
+        return 0
+    entries = describe_configs()
+    width = max(map(len, entries), default=0)
+    for name, summary in entries.items():
+        print(f"{name:<{width}}  {summary}")
     return 0
 
 
@@ -145,10 +198,10 @@ def _data_generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .data.config import load_data_config
 
     config = load_data_config(args.config, args.overrides)  # bad keys fail before JAX starts
-    if config.generator.args.get("precision") == "float64":
-        import jax
+    import contextlib
 
-        jax.config.update("jax_enable_x64", True)
+    import jax
+
     from .data import generate
 
     class Stop(Exception):
@@ -160,7 +213,9 @@ def _data_generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     # Rerunning this command (without --overwrite) resumes: the file records it for the hint.
     command = "pdejax " + " ".join(shlex.quote(a) for a in argv if a != "--overwrite")
-    with catch_signals() as received:
+    # Solvers in float64 need x64 on; enable_x64 sets it for this (the main) thread only.
+    float64 = config.generator.args.get("precision") == "float64"
+    with catch_signals() as received, jax.enable_x64(True) if float64 else contextlib.nullcontext():
         try:
             report = generate(config, args.out, progress=False if args.no_progress else None,
                               overwrite=args.overwrite, command=command, on_chunk=stop_if_signalled)
@@ -188,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         args.overrides = list(args.overrides) + extra
     try:
+        if args.command == "configs":
+            return _configs(args)
+        if args.command != "train":  # train passes its imports to load_config, with the config's own
+            _load_extensions(args.imports)
         if args.command == "train":
             return _train(args)
         if args.command == "list":

@@ -16,6 +16,7 @@ Example (``configs/data/heat.yaml``)::
       save_every: 10
     store_stride: {x: 2}    # keep every 2nd point along x (solve fine, store coarse)
     compression: none       # or gzip (applied once the file is complete)
+    imports: [my_generators.py]   # optional: user modules or .py files (relative to this file)
 
 Sample ``i`` is ``generator.sample(fold_in(key(seed), i))`` whatever the chunk size, so
 ``n_samples`` and ``chunk_size`` change how much is generated, never the samples.
@@ -32,7 +33,8 @@ import pydantic
 from pydantic import Field, PositiveInt
 
 from ..config.errors import ConfigError
-from ..config.loading import config_data
+from ..config.loading import config_source
+from ..config.plugins import import_extensions, load_entry_points, resolve_imports
 from ..config.schema import Named, Section
 
 
@@ -56,6 +58,10 @@ class DataConfig(Section):
             Burgers solved on 8192 points and stored on 1024 with ``{x: 8}``.
         compression: ``gzip`` rewrites the finished file with compressed datasets
             chunked along samples; ``none`` leaves it contiguous (fastest to read).
+        imports: user modules (``my_lab.generators``) or ``.py`` files imported before
+            ``generator.name`` is looked up; :func:`load_data_config` makes file paths
+            absolute (relative ones are relative to the config file). Not part of the
+            file's identity.
     """
 
     name: str = "dataset"
@@ -66,6 +72,7 @@ class DataConfig(Section):
     generator: GeneratorConfig
     store_stride: dict[str, PositiveInt] = Field(default_factory=dict)
     compression: Literal["none", "gzip"] = "none"
+    imports: list[str] = Field(default_factory=list)
 
     @property
     def n_chunks(self) -> int:
@@ -89,9 +96,20 @@ def load_data_config(source: str | Path | Mapping[str, Any] | DataConfig,
                      overrides: Sequence[str] = ()) -> DataConfig:
     """A validated data config from a YAML path, a mapping or a config, plus overrides.
 
-    ``name`` defaults to the YAML file's stem.
+    A path may also name a shipped config (``data/heat.yaml``, see
+    :func:`pdejax.config.paths.find_config`); ``name`` defaults to the YAML file's stem.
+    Installed ``pdejax.plugins`` entry points and the modules and files of ``imports``
+    are imported first (file paths relative to the YAML file's directory, or the cwd for
+    a mapping); the config holds those paths absolute.
     """
-    return validate_data_config(config_data(source, overrides))
+    data, config_dir = config_source(source, overrides)
+    imports = data.get("imports") or []
+    if not isinstance(imports, list) or not all(isinstance(s, str) for s in imports):
+        raise ConfigError("imports", imports, "a list of module names or .py file paths")
+    load_entry_points()
+    import_extensions(imports, config_dir)
+    data["imports"] = resolve_imports(imports, config_dir)
+    return validate_data_config(data)
 
 
 def config_json(config: DataConfig) -> str:
@@ -102,9 +120,10 @@ def config_json(config: DataConfig) -> str:
 def identity(config: DataConfig) -> dict[str, Any]:
     """The keys that determine a file's contents, flattened to ``{"generator.dt": 0.01, ...}``.
 
-    Everything but ``name``: two configs with equal identities make the same file.
+    Everything but ``name`` and ``imports``: two configs with equal identities make the same file.
     """
-    return _flatten({k: v for k, v in config.model_dump(mode="json").items() if k != "name"})
+    return _flatten({k: v for k, v in config.model_dump(mode="json").items()
+                     if k not in ("name", "imports")})
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
