@@ -9,10 +9,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from pdejax.methods.pinn import ExactSolutionEvaluator, evaluation_grid
 from pdejax.models import MLP
-from pdejax.objectives import PINN, PINNField, evaluation_grid
+from pdejax.objectives import PINN, PINNField
 from pdejax.pde import burgers
-from pdejax.sampling import Uniform
+from pdejax.sampling import CollocationSource, Uniform
 from pdejax.training import LBFGSPhase, OptaxPhase, fit
 
 ap = argparse.ArgumentParser()
@@ -22,16 +23,16 @@ args = ap.parse_args()
 
 pde = burgers(nu=0.01 / jnp.pi)                                   # defined once, in pdejax.pde
 points, shape = evaluation_grid(pde, {"x": (-1, 1, 256), "t": (0, 0.99, 100)})
-reference = pde.exact(points, pde.params)                         # Cole–Hopf, float64
+evaluator = ExactSolutionEvaluator(pde, points, shape, jnp.float32)   # against Cole–Hopf
 net = MLP(in_size=2, out_size=1, width=32, depth=4, key=jax.random.PRNGKey(0))
 model = PINNField(net, pde, constraint="hard")                    # u = u0 + t (1 - x²) net
 lo, hi = pde.domain.point_lower, pde.domain.point_upper
-objective = PINN(pde, Uniform(lo, hi, 4096), eval_points=jnp.asarray(points, jnp.float32),
-                 eval_values=jnp.asarray(reference, jnp.float32))
+objective = PINN(pde)                                             # the residual loss
+points = lambda n: CollocationSource(pde, Uniform(lo, hi, n))     # noqa: E731  (fresh points every step)
 schedule = optax.exponential_decay(1e-3, transition_steps=1000, decay_rate=0.8)
 phases = [OptaxPhase(args.steps, optax.adam(schedule), schedule),
-          LBFGSPhase(args.lbfgs, objective=PINN(pde, Uniform(lo, hi, 8192)))]
-result = fit(objective, model, phases, steps_per_call=100, eval_every=1000)
+          LBFGSPhase(args.lbfgs, memory_size=50, source=points(8192), resample_every=1000)]
+result = fit(model, objective, points(4096), phases, evaluator=evaluator, steps_per_call=100, eval_every=1000)
 print(f"rel_l2 = {result.metrics['rel_l2']:.2e} after {result.steps} steps in {result.wall_s:.0f} s")
 u = jax.vmap(result.model)(jnp.array([[0.5, 0.5], [-0.5, 0.5]]))  # physical [x, t] -> u
 print("u(±0.5, 0.5) =", u.ravel())

@@ -10,6 +10,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 
 from pathlib import Path  # noqa: E402
 
+import jax  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,3 +39,11 @@ def tiny_config(**sections) -> dict:
 @pytest.fixture
 def tiny():
     return tiny_config
+
+
+@pytest.fixture
+def x64():
+    """Float64 for one test, through JAX's (thread-local) ``jax.enable_x64`` context;
+    the process-wide setting is left alone."""
+    with jax.enable_x64(True):
+        yield

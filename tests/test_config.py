@@ -33,6 +33,12 @@ from tests.conftest import REPO, tiny_config
     (["lbfgs.steps=100", "lbfgs.resample_every=75"], "lbfgs.resample_every", "multiple of train.steps_per_call"),
     (["optimizer.learning_rate.name=cosine_decay_schedule", "optimizer.learning_rate.init_value=1e-3"],
      "optimizer.learning_rate.decay_steps", "required"),
+    (["objective.name=pin"], "objective.name", "pinn"),
+    (["objective.history=3"], "objective.history", "n_collocation"),  # another family's key
+    (["objective.n_collocation=0"], "objective.n_collocation", "greater than 0"),
+    (["optimizer.combine.name=gradnorm"], "optimizer.combine.name", "grad_norm"),
+    (["optimizer.combine.name=grad_norm", "optimizer.combine.alpha=2"], "optimizer.combine", "alpha"),
+    (["optimizer.combine.name=grad_norm", "optimizer.combine.beta=2"], "optimizer.combine.beta", "alpha"),
 ])
 def test_bad_config_names_key(override, key, words):
     with pytest.raises(ConfigError) as info:
@@ -46,8 +52,9 @@ def test_good_config_builds_everything():
     exp = build(tiny_config(), ["optimizer.name=contrib.prodigy", "optimizer.learning_rate=1.0",
                                 "lbfgs.steps=10", "objective.sampler.name=rad"])
     assert [type(p).__name__ for p in exp.phases] == ["OptaxPhase", "LBFGSPhase"]
-    assert exp.objective.loss_names == ("residual",)
-    assert exp.grid_shape == (32, 10)
+    assert exp.method.objective.loss_names == ("residual",)
+    assert exp.method.evaluator.shape == (32, 10)
+    assert type(exp.method.source.sampler).__name__ == "RAD" and not exp.combiner.per_term
 
 
 def test_schedule_and_optax_contrib_args_are_typed():
@@ -56,7 +63,10 @@ def test_schedule_and_optax_contrib_args_are_typed():
                                       "optimizer.learning_rate.peak_value=1e-3",
                                       "optimizer.learning_rate.warmup_steps=10",
                                       "optimizer.learning_rate.decay_steps=100"])
-    build(cfg)
+    phase = build(cfg).phases[0]
+    assert phase.learning_rate(0) == 0.0  # warm-up from zero ...
+    assert phase.learning_rate(10) == pytest.approx(1e-3)  # ... to the peak
+    assert phase.learning_rate(100) < 1e-4  # ... and cosine decay
 
 
 def test_cli_bad_config_exits_2_without_traceback_or_run_dir(tmp_path):

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 from jaxtyping import Array
 
 from ..config.registry import Registry
@@ -96,7 +97,7 @@ def grad_norm(weights: Mapping[str, float] | None = None, alpha: float = 0.9,
 
     def update(grads, losses, state, params):
         names = list(state["weights"])
-        norms = {n: optax.global_norm(grads[n]) for n in names}
+        norms = {n: optax.tree.norm(grads[n]) for n in names}
         total = sum(norms.values())
         target = {n: total / jnp.maximum(norms[n], jnp.finfo(total.dtype).tiny) for n in names}
         refresh = state["count"] % update_every == 0
@@ -110,8 +111,3 @@ def grad_norm(weights: Mapping[str, float] | None = None, alpha: float = 0.9,
 
     return GradientCombiner(init, update, lambda state: state["weights"], per_term=True)
 
-
-def optax_global_norm(tree: Any) -> Array:
-    """``sqrt(Σ leaf²)`` over a pytree (as ``optax.global_norm``)."""
-    leaves = jax.tree.leaves(tree)
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in leaves))

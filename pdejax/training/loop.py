@@ -86,7 +86,7 @@ class Schedule:
         first = self.steps[0]
         template = eqx.filter_eval_shape(
             lambda: self.steps[i].continue_from(first.init(self.model, jax.random.PRNGKey(self.seed))))
-        arrays, static = eqx.partition(template, eqx.is_array)
+        arrays, static = eqx.partition(template, lambda x: isinstance(x, jax.ShapeDtypeStruct))
         target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.steps[i].replicated),
                               arrays)
         arrays, _ = checkpointer.restore(target, meta["step"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -17,8 +18,7 @@ from pdejax.config.loading import load_config
 from pdejax.data import build_generator, generate, load_data_config
 from pdejax.data.batches import BatchFeed
 from pdejax.models import MODELS
-from pdejax.objectives.operator import Normalizer, PhysicsResidual, rollout, rollout_batch
-from pdejax.operator_setup import float64_if
+from pdejax.objectives.operator import Normalizer, PhysicsResidual, unroll, unroll_batch
 from pdejax.pde import PDES
 from tests.conftest import REPO
 
@@ -90,24 +90,24 @@ def test_physics_residual_vanishes_on_exact_heat_at_second_order():
     assert np.all(np.abs(orders - 2.0) < 0.1), orders
 
 
-def test_rollout_feeds_predictions_back():
+def test_unroll_feeds_predictions_back():
     # a "model" that adds one to the last frame: the rollout of k steps ends at last + k
     step = lambda w: w.reshape(2, 1, 4)[-1] + 1  # noqa: E731  (history 2, 1 field, 4 points)
     hist = jnp.zeros((2, 1, 4)).at[1].set(5.0)
-    out = rollout(step, hist, 3)
+    out = unroll(step, hist, 3)
     np.testing.assert_allclose(np.asarray(out[:, 0, 0]), [6.0, 7.0, 8.0])
 
 
-def test_rollout_batch_matches_vmapped_rollout():
+def test_unroll_batch_matches_vmapped_unroll():
     w = jnp.asarray(np.random.default_rng(0).normal(size=(3, 1)), jnp.float32)  # history 3 -> one field
 
     def step(window):  # (3 * 2 fields, 5) -> (2, 5): a fixed linear mix of the window's frames
         return jnp.tanh(jnp.einsum("h,hfx->fx", w[:, 0], window.reshape(3, 2, 5)))
 
     hist = jnp.asarray(np.random.default_rng(1).normal(size=(4, 5, 2, 5)), jnp.float32)  # batch 4, 5 frames
-    out = rollout_batch(lambda ws: jax.vmap(step)(ws), hist, 6, keep=3)
+    out = unroll_batch(lambda ws: jax.vmap(step)(ws), hist, 6, keep=3)
     assert out.shape == (4, 6, 2, 5)
-    np.testing.assert_allclose(np.asarray(out), np.asarray(jax.vmap(lambda h: rollout(step, h, 6, keep=3))(hist)),
+    np.testing.assert_allclose(np.asarray(out), np.asarray(jax.vmap(lambda h: unroll(step, h, 6, keep=3))(hist)),
                                rtol=1e-6, atol=1e-6)
 
 
@@ -182,7 +182,7 @@ def test_missing_file_is_generated_from_its_data_config(tmp_path):
     cfg = operator_config(tmp_path / "made.h5", data={"generate": str(tmp_path / "heat.yaml"),
                                                       "generate_overrides": ["n_samples=40"]})
     exp = pdejax.experiment.build(cfg)
-    assert (tmp_path / "made.h5").exists() and len(exp.objective.data.dataset) == 40
+    assert (tmp_path / "made.h5").exists() and len(exp.method.evaluator.views.dataset) == 40
 
 
 def test_streamed_dataset_trains_like_in_memory(heat_file, tmp_path):
@@ -207,9 +207,10 @@ def test_shipped_operator_configs_validate_and_build_their_models(config):
     """Every shipped operator config is valid, its data config exists, and its model accepts
     the data's shapes (built on a stand-in sample; the real data files are large)."""
     cfg = load_config(config)
-    assert cfg.objective.name in ("operator", "autoregressive") and (REPO / cfg.data.generate).is_file()
-    data_cfg = load_data_config(REPO / cfg.data.generate, cfg.data.generate_overrides)
-    with float64_if(data_cfg.generator.args.get("precision") == "float64"):  # as data.generate does
+    assert cfg.objective.name in ("operator", "autoregressive") and Path(cfg.data.generate).is_file()
+    assert Path(cfg.data.path).is_absolute()  # resolved against the data root
+    data_cfg = load_data_config(cfg.data.generate, cfg.data.generate_overrides)
+    with jax.enable_x64(data_cfg.generator.args.get("precision") == "float64"):  # as data.generate does
         generator = build_generator(data_cfg)
     spec = generator.arrays["tensor"]
     strides = {**data_cfg.store_stride, **{k: data_cfg.store_stride.get(k, 1) * v for k, v in cfg.data.stride.items()}}
