@@ -155,10 +155,14 @@ def open_writer(path: str | Path, config: DataConfig, arrays: Mapping[str, Store
 
 def _create(path: Path, config: DataConfig, arrays: Mapping[str, StoredArray],
             coordinates: Mapping[str, np.ndarray], attributes: Mapping[str, Any], command: str | None) -> None:
+    from importlib import metadata
+
     import jax
 
-    from .. import __version__
-
+    try:
+        version = metadata.version("pdejax")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        version = "unknown"
     tmp = path.with_name(path.name + ".creating")
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # all space now: writing rows changes no metadata
@@ -174,7 +178,7 @@ def _create(path: Path, config: DataConfig, arrays: Mapping[str, StoredArray],
                "config": config_json(config), "name": config.name, "seed": config.seed,
                "n_samples": config.n_samples, "chunk_size": config.chunk_size, "n_chunks": config.n_chunks,
                "dtype": config.dtype, "generator": config.generator.name, "store_stride": config.store_stride,
-               "arrays": list(arrays), "pdejax_version": __version__, "jax_version": jax.__version__}
+               "arrays": list(arrays), "pdejax_version": version, "jax_version": jax.__version__}
         if command:
             own["command"] = command
         for key, value in {**attributes, **own}.items():
