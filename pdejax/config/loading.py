@@ -72,7 +72,8 @@ def validate(data: Mapping[str, Any], *, config_dir: str | Path | None = None,
         raise ConfigError("objective", objective, "a mapping with a name (objective.name: pinn)")
     name = objective.get("name", DEFAULT_OBJECTIVE)
     if name not in OBJECTIVES:
-        raise ConfigError("objective.name", name, f"a registered method family: {suggest(str(name), sorted(OBJECTIVES))}")
+        raise ConfigError("objective.name", name,
+                          f"a registered method family: {suggest(str(name), sorted(OBJECTIVES))}")
     data["objective"] = {**objective, "name": name}
     schema = experiment_schema()
     context = {"config_dir": Path(config_dir) if config_dir is not None else None, "resolve_data": resolve_data}

@@ -18,7 +18,6 @@ a validated config holds absolute paths.
 
 from __future__ import annotations
 
-
 from typing import Annotated, Any, Literal, Union
 
 import pydantic

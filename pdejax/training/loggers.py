@@ -22,7 +22,7 @@ class AbstractLogger(abc.ABC):
     def log(self, record: Record) -> None:
         """One logged step's record."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional: most loggers have nothing to release)
         """Flush and release; called once when training ends (also on errors)."""
 
 

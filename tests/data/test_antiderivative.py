@@ -11,8 +11,8 @@ from scipy.special import erf
 import pdejax.data.antiderivative  # noqa: F401  (registers "antiderivative")
 from pdejax.config import ConfigError
 from pdejax.data import GENERATORS, generate, load_dataset, sample_key
-from pdejax.data.generators import check_generator
 from pdejax.data.antiderivative import rbf_grf_basis
+from pdejax.data.generators import check_generator
 
 L = 0.2
 

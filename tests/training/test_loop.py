@@ -10,8 +10,16 @@ import pytest
 import pdejax
 from pdejax.objectives import AbstractObjective
 from pdejax.parallel import data_mesh
-from pdejax.training import (AbstractDeviceSource, Checkpointer, LBFGSPhase, NonFiniteLoss, OptaxPhase, TrainState,
-                             fit, make_step)
+from pdejax.training import (
+    AbstractDeviceSource,
+    Checkpointer,
+    LBFGSPhase,
+    NonFiniteLoss,
+    OptaxPhase,
+    TrainState,
+    fit,
+    make_step,
+)
 from pdejax.training.step import batch_constraint
 from tests.conftest import tiny_config
 

@@ -13,8 +13,17 @@ import pytest
 
 import pdejax
 from pdejax.objectives import AbstractObjective
-from pdejax.training import (AbstractLogger, Checkpointer, FixedBatch, GradientCombiner, OptaxPhase, fit, fixed,
-                             grad_norm, make_step)
+from pdejax.training import (
+    AbstractLogger,
+    Checkpointer,
+    FixedBatch,
+    GradientCombiner,
+    OptaxPhase,
+    fit,
+    fixed,
+    grad_norm,
+    make_step,
+)
 from tests.conftest import REPO, tiny_config
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 from jaxtyping import Array
 
 from ...metrics import relative_l2
-import jax.numpy as jnp
 
 
 def mean_relative_l2(pred: Array, true: Array) -> Array:
