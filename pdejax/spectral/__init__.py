@@ -1,6 +1,19 @@
-"""Spectral building blocks: Fourier and Chebyshev grids, ETDRK4, random fields, the Darcy solver."""
+"""Spectral building blocks: Fourier and Chebyshev grids, truncated DFTs, ETDRK4, random fields, the Darcy solver."""
 
 from .chebyshev import ChebyshevGrid as ChebyshevGrid
+from .dft import check_grid as check_grid
+from .dft import dft_basis as dft_basis
+from .dft import fits_matmul as fits_matmul
+from .dft import from_reversed_axes as from_reversed_axes
+from .dft import inverse_dft_basis as inverse_dft_basis
+from .dft import inverse_rfft_basis as inverse_rfft_basis
+from .dft import kept_shape as kept_shape
+from .dft import real_dft_basis as real_dft_basis
+from .dft import to_reversed_axes as to_reversed_axes
+from .dft import truncated_irfftn as truncated_irfftn
+from .dft import truncated_irfftn_reversed as truncated_irfftn_reversed
+from .dft import truncated_rfftn as truncated_rfftn
+from .dft import truncated_rfftn_reversed as truncated_rfftn_reversed
 from .elliptic import DarcySolution as DarcySolution
 from .elliptic import solve_darcy as solve_darcy
 from .etdrk4 import ETDRK4 as ETDRK4

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import pdejax.models.fno as fno_module
+import pdejax.spectral.dft as dft_module
 from pdejax.models import FNO, MODELS, SpectralConv
 
 
@@ -105,7 +105,7 @@ def direct_spectral_conv(x, weight, modes):
 def test_matches_direct_computation_float64(modes, grid, transform, monkeypatch):
     """Both ways of computing the kept modes: DFT matrices (small axes) and FFTs (large ones)."""
     if transform == "fft":
-        monkeypatch.setattr(fno_module, "_MAX_BASIS", 0)
+        monkeypatch.setattr(dft_module, "_MAX_BASIS", 0)
     with jax.enable_x64(True):
         conv = build(lambda k: SpectralConv(2, 3, modes, dtype=jnp.float64, key=k), 1)
         x = jnp.asarray(np.random.default_rng(2).normal(size=(2, *grid)))
@@ -248,7 +248,7 @@ def test_batch_path_matches_vmap_float64(modes, grid, padding, factorization):
 
 
 def test_batch_path_falls_back_to_vmap_on_large_grids(monkeypatch):
-    monkeypatch.setattr(fno_module, "_MAX_BASIS", 0)
+    monkeypatch.setattr(dft_module, "_MAX_BASIS", 0)
     fno = build(lambda k: FNO(1, 1, (4,), width=4, n_layers=1, projection=4, key=k), 1)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 1, 16)), jnp.float32)
     assert "fft" in str(jax.make_jaxpr(fno.batch)(x))
