@@ -7,7 +7,7 @@ terms and
 - when the combiner has ``per_term = False`` (the default, :func:`fixed`), differentiates
   the weighted sum ``Σ w_k L_k`` once and passes that gradient to ``update``;
 - when ``per_term = True``, takes the gradient of every term separately (one reverse
-  pass per term over a shared forward pass, ``jax.jacrev``) and passes the dict
+  pass per term over a shared forward pass) and passes the dict
   ``{term: gradient}``, so the combiner can weight, project or balance them.
 
 The logged ``loss`` is always ``Σ w_k L_k`` with ``w = weights(state)``. Add your own

@@ -78,7 +78,7 @@ class LBFGSPhase(AbstractPhase):
             raise ValueError("L-BFGS needs a device batch source it can hold fixed; objectives fed from "
                              "a dataset cannot use it")
         return LBFGSStep(objective, optax.lbfgs(memory_size=self.memory_size), mesh, combiner, source, None,
-                         "vmap", resample_every=self.resample_every)
+                         "loop", resample_every=self.resample_every)
 
 
 class LBFGSStep(Step):

@@ -185,7 +185,7 @@ class Step:
 
     def term_gradients(self, terms: Callable, params: Any) -> tuple[dict, dict, dict]:
         """``(losses, {term: gradient}, aux)``: one forward pass, one reverse pass per term
-        (vmapped over the terms with ``term_grads="vmap"``, one after another with ``"loop"``)."""
+        (one after another with ``term_grads="loop"``, vmapped over the terms with ``"vmap"``)."""
         losses, pullback, aux = jax.vjp(terms, params, has_aux=True)
         names = list(losses)
         if self.term_grads == "loop":
@@ -201,7 +201,7 @@ class Step:
 
 def make_step(objective: AbstractObjective, optimizer: optax.GradientTransformation, mesh: Mesh | None = None, *,
               combiner: GradientCombiner | None = None, source: AbstractDeviceSource | None = None,
-              eval_params: EvalParams | None = None, term_grads: str = "vmap") -> Step:
+              eval_params: EvalParams | None = None, term_grads: str = "loop") -> Step:
     """The compiled training step of ``objective`` under ``optimizer``.
 
     Args:
@@ -216,8 +216,10 @@ def make_step(objective: AbstractObjective, optimizer: optax.GradientTransformat
         source: a device batch source; without one, pass the batches to the step.
         eval_params: ``(opt_state, params) -> params`` to evaluate and save (default: the
             schedule-free average where the optimizer is schedule-free, else ``params``).
-        term_grads: per-term gradients for combiners that need them: ``"vmap"`` (the
-            reverse passes vmapped) or ``"loop"``.
+        term_grads: per-term gradients for combiners that need them, after one shared
+            forward pass: ``"loop"`` (one reverse pass per term, the default: 1.2x the
+            summed step on a 3-term PINN, ``scripts/bench/pinn_burgers.py``) or ``"vmap"``
+            (the reverse passes vmapped, as ``jax.jacrev``: 2.3x there).
 
     Returns:
         A :class:`Step`: ``step.init(model, key)``, then ``step(state, batches=None, n=1)``.

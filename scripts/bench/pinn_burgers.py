@@ -1,4 +1,4 @@
-"""Benchmark: one PINN training iteration on DeepXDE's Burgers set-up, in ms.
+"""Benchmark: one PINN training iteration on DeepXDE's Burgers set-up, in ms; per-term gradients' cost.
 
 DeepXDE's example ``pinn_forward/Burgers.py``: network 2-20-20-20-1 tanh, 2540 interior
 + 80 boundary + 160 initial points (soft constraints, unit weights), Adam lr 1e-3.
@@ -6,6 +6,12 @@ pdejax runs the same sizes with fresh random points every step, ``steps_per_call
 steps per compiled call, residual derivatives by forward mode (nested jvp and Taylor
 mode both reported). With ``--peer-python`` (default: /tmp/dde-venv/bin/python when it
 exists) DeepXDE itself is timed in the same run by ``peers/deepxde_burgers.py``.
+
+``per_term`` times the same step (three loss terms: residual, initial, boundary) with
+gradient combiners that need each term's gradient, against the summed loss
+differentiated once (``fixed``): ``sum_per_term`` re-adds the per-term gradients
+(pure overhead), ``grad_norm`` balances them; ``vmap`` / ``loop`` are the two ways the
+step takes the per-term reverse passes (``make_step(..., term_grads=...)``).
 
 Prints one JSON object. Usage::
 
@@ -26,7 +32,7 @@ from pathlib import Path
 import jax
 
 import pdejax
-from pdejax.training.loop import Start, _batch_constraint
+from pdejax.training import GradientCombiner, fixed, grad_norm, make_step
 
 HERE = Path(__file__).resolve().parent
 DEEPXDE_SETUP = [
@@ -37,29 +43,48 @@ DEEPXDE_SETUP = [
 ]
 
 
-def time_pdejax(iterations: int, steps_per_call: int, derivatives: str) -> dict:
-    exp = pdejax.build(HERE.parents[1] / "configs/pinn/burgers.yaml",
-                       DEEPXDE_SETUP + [f"objective.derivatives={derivatives}",
-                                        f"train.steps={iterations}", f"train.steps_per_call={steps_per_call}",
-                                        f"train.log_every={steps_per_call}", f"train.eval_every={steps_per_call}",
-                                        f"train.checkpoint_every={steps_per_call}"])
-    phase = exp.phases[0]
-    start = Start(exp.objective, exp.model, exp.phases, 0, exp.mesh)
-    state = start.state(0, start.params, start.batch_state, start.key, 0)
-    run = jax.jit(lambda s: phase.run(exp.objective, start.static, {}, _batch_constraint(exp.mesh), s,
-                                      steps_per_call), donate_argnums=0)
-    t0 = time.perf_counter()
-    state, per_step, _ = run(state)
-    jax.block_until_ready(per_step)
-    compile_s = time.perf_counter() - t0
-    calls = max(1, iterations // steps_per_call)
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        state, per_step, _ = run(state)
-    jax.block_until_ready(per_step)
-    elapsed = time.perf_counter() - t0
-    return {"ms_per_iter": 1e3 * elapsed / (calls * steps_per_call), "iterations": calls * steps_per_call,
-            "first_call_s": compile_s, "final_loss": float(per_step["loss"][-1])}
+def sum_per_term() -> GradientCombiner:
+    """Per-term gradients re-added with the fixed weights: the same update as ``fixed``."""
+    base = fixed()
+
+    def update(grads, losses, state, params):
+        names = list(grads)
+        return jax.tree.map(lambda *g: sum(state[n] * x for n, x in zip(names, g)), *grads.values()), state, {}
+
+    return GradientCombiner(base.init, update, base.weights, per_term=True)
+
+
+def make_runner(derivatives: str, steps_per_call: int, combiner: GradientCombiner | None = None,
+                term_grads: str = "vmap"):
+    """A compiled ``steps_per_call``-step call on DeepXDE's set-up, and its first-call time."""
+    exp = pdejax.build("pinn/burgers.yaml", DEEPXDE_SETUP + [f"objective.derivatives={derivatives}"])
+    m = exp.method
+    step = make_step(m.objective, exp.phases[0].optimizer, exp.mesh, combiner=combiner or exp.combiner,
+                     source=m.source, term_grads=term_grads)
+    box = {"state": step.init(m.model, jax.random.PRNGKey(0))}
+
+    def run(calls: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            box["state"], logs = step(box["state"], n=steps_per_call)
+        jax.block_until_ready(logs)
+        box["loss"] = float(logs["loss"][-1])
+        return time.perf_counter() - t0
+
+    compile_s = run(1)
+    return run, compile_s, box
+
+
+def time_interleaved(runners: dict, iterations: int, steps_per_call: int, rounds: int = 3) -> dict:
+    """Each runner ``rounds`` times in turn (the machine is shared: load drifts); the fastest round counts."""
+    calls = max(1, iterations // (steps_per_call * rounds))
+    best = {k: float("inf") for k in runners}
+    for _ in range(rounds):
+        for name, (run, _, _) in runners.items():
+            best[name] = min(best[name], run(calls))
+    return {name: {"ms_per_iter": 1e3 * best[name] / (calls * steps_per_call),
+                   "iterations": rounds * calls * steps_per_call, "first_call_s": runners[name][1],
+                   "final_loss": runners[name][2]["loss"]} for name in runners}
 
 
 def main() -> None:
@@ -73,10 +98,19 @@ def main() -> None:
     out = {"benchmark": "pinn_burgers_deepxde_setup", "goal_ms_per_iter": 2.0,
            "platform": jax.devices()[0].platform, "cpu_count": os.cpu_count(),
            "jax": jax.__version__, "python": platform.python_version(), "pdejax": {}}
-    for mode in ("jvp", "jet"):
-        out["pdejax"][mode] = time_pdejax(args.iterations, args.steps_per_call, mode)
+    out["pdejax"] = time_interleaved({mode: make_runner(mode, args.steps_per_call) for mode in ("jvp", "jet")},
+                                     args.iterations, args.steps_per_call)
     best = min(out["pdejax"].values(), key=lambda r: r["ms_per_iter"])
     out["pdejax_ms_per_iter"] = best["ms_per_iter"]
+    mode = min(out["pdejax"], key=lambda k: out["pdejax"][k]["ms_per_iter"])
+    runners = {"fixed (summed loss, one gradient)": make_runner(mode, args.steps_per_call)}
+    for name, make in (("sum_per_term", sum_per_term), ("grad_norm", grad_norm)):
+        for how in ("vmap", "loop"):
+            runners[f"{name} [{how}]"] = make_runner(mode, args.steps_per_call, make(), how)
+    per_term = time_interleaved(runners, args.iterations, args.steps_per_call)
+    base = per_term["fixed (summed loss, one gradient)"]["ms_per_iter"]
+    out["per_term"] = {"loss_terms": 3, "derivatives": mode, "load_avg_1min": os.getloadavg()[0],
+                       **{k: {**v, "overhead_vs_fixed": v["ms_per_iter"] / base} for k, v in per_term.items()}}
     if args.peer_python and args.peer_python != "none":
         proc = subprocess.run([args.peer_python, str(HERE / "peers/deepxde_burgers.py"),
                                "--iterations", str(min(args.iterations, 1000))],
