@@ -2,7 +2,17 @@
 
 A family registers its ``objective`` config schema and a builder returning a
 :class:`Method`; see :mod:`pdejax.methods.family`. Importing this package registers the
-built-in families, exactly as a user's module registers its own.
+built-in families, exactly as a user's module registers its own:
+
+>>> from typing import Literal
+>>> from pdejax.config.schema import ObjectiveSection
+>>> class ToyConfig(ObjectiveSection):
+...     name: Literal["toy"] = "toy"
+>>> @register_family("toy", ToyConfig)
+... def build_toy(cfg, ctx):
+...     ...
+>>> "toy" in FAMILIES
+True
 """
 
 from . import operator as operator

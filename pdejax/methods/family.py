@@ -5,17 +5,7 @@ A family (PINN, neural operator, neural DE, one of yours) is a sub-package that 
 ``name`` is ``Literal[<family>]``) and a builder turning the validated config into a
 :class:`Method`: the model, the objective, the batch source and the evaluator. The
 experiment layer looks the family up by name and never branches on it; the built-in
-families register exactly like this.
-
->>> from typing import Literal
->>> from pdejax.config.schema import ObjectiveSection
->>> class ToyConfig(ObjectiveSection):
-...     name: Literal["toy_doc"] = "toy_doc"
->>> @register_family("toy_doc", ToyConfig)
-... def build_toy(cfg, ctx):
-...     ...
->>> "toy_doc" in FAMILIES
-True
+families register exactly like this (see the example in :mod:`pdejax.methods`).
 """
 
 from __future__ import annotations

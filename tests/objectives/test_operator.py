@@ -225,3 +225,27 @@ def test_shipped_operator_configs_validate_and_build_their_models(config):
                          dtype=jnp.float32, in_size=c_in, out_size=c_out)
     out = eqx.filter_eval_shape(model, jax.ShapeDtypeStruct((c_in, *grid), jnp.float32))
     assert out.shape == (c_out, *grid)
+
+
+def test_relative_data_paths_resolve_against_the_data_root(heat_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("PDEJAX_DATA", str(heat_file.parent))
+    monkeypatch.chdir(tmp_path)  # never the current directory
+    cfg = load_config(operator_config(heat_file.name))
+    assert cfg.data.path == str(heat_file)
+    monkeypatch.setenv("PDEJAX_DATA", str(tmp_path / "elsewhere"))
+    with pytest.raises(ConfigError) as err:
+        pdejax.experiment.build(operator_config(heat_file.name))
+    assert err.value.key == "data.path" and str(tmp_path / "elsewhere" / heat_file.name) in str(err.value)
+
+
+def test_failed_generation_leaves_no_empty_data_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("PDEJAX_DATA", str(tmp_path / "root"))
+    (tmp_path / "heat.yaml").write_text(yaml.safe_dump(HEAT))
+
+    def fails(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pdejax.data, "generate", fails)
+    with pytest.raises(OSError, match="disk full"):
+        pdejax.experiment.build(operator_config("sub/made.h5", data={"generate": str(tmp_path / "heat.yaml")}))
+    assert not (tmp_path / "root").exists()
