@@ -72,10 +72,13 @@ def import_extensions(specs: Sequence[str], base_dir: str | Path | None = None, 
         ConfigError: naming ``where`` and the spec, for a missing file, a module that is
             not found, or an exception raised while importing (its type and message).
 
-    Example::
-
-        import_extensions(["my_kdv.py"], base_dir="experiments/")
-        PDES.build("my_kdv", {}, where="pde")
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "my_ext.py").write_text("GREETING = 'registered'")
+    >>> [m.GREETING for m in import_extensions(["my_ext.py"], base_dir=folder)]
+    ['registered']
+    >>> import_extensions(["my_ext.py"], base_dir=folder)[0] is import_extensions([str(folder / "my_ext.py")])[0]
+    True
     """
     base = Path.cwd() if base_dir is None else Path(base_dir)
     return [_import_file(spec, base, where) if is_file_spec(spec) else _import_module(spec, where)

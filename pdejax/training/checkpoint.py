@@ -26,11 +26,13 @@ class Checkpointer:
         directory: where the numbered checkpoint folders go (created if needed).
         keep: how many of the newest checkpoints to keep.
 
-    Example::
-
-        ckpt = Checkpointer(run_dir / "checkpoints", keep=3)
-        ckpt.save(100, state, {"phase": 0})
-        state, meta = ckpt.restore(abstract_like(state))
+    >>> import tempfile, jax, jax.numpy as jnp
+    >>> ckpt = Checkpointer(tempfile.mkdtemp(), keep=3)
+    >>> ckpt.save(100, {"w": jnp.arange(3.0)}, {"phase": 0})
+    >>> state, meta = ckpt.restore({"w": jax.ShapeDtypeStruct((3,), jnp.float32)})
+    >>> state["w"].tolist(), meta, ckpt.latest_step()
+    ([0.0, 1.0, 2.0], {'phase': 0}, 100)
+    >>> ckpt.close()
     """
 
     def __init__(self, directory: str | Path, *, keep: int = 3):
