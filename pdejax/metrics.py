@@ -37,14 +37,17 @@ just another field). To do the same, fold the time axis into the channels,
 ``pred.reshape(batch, channels * T, *grid)``; relative L2 then becomes the FNO-3D
 space-time error. :func:`rollout_errors` gives the error per time step.
 
-Example::
-
-    from pdejax.metrics import summarise
-
-    pred, true = model_outputs, targets          # (batch, channels, nx, ny)
-    {k: float(v) for k, v in summarise(pred, true).items()}
-    # {'rel_l2': ..., 'rmse': ..., 'nrmse': ..., 'max_error': ..., 'crmse': ..., 'brmse': ...,
-    #  'frmse_low': ..., 'frmse_mid': ..., 'frmse_high': ...}
+Example (a prediction 10% too large everywhere):
+    >>> import jax.numpy as jnp
+    >>> true = jnp.ones((2, 1, 16, 16))  # (batch, channels, nx, ny)
+    >>> pred = 1.1 * true
+    >>> relative_l2(pred, true).shape  # one value per sample
+    (2,)
+    >>> report = {k: round(float(v), 4) for k, v in summarise(pred, true).items()}
+    >>> sorted(report)
+    ['brmse', 'crmse', 'frmse_high', 'frmse_low', 'frmse_mid', 'max_error', 'nrmse', 'rel_l2', 'rmse']
+    >>> report["rel_l2"], report["rmse"], report["max_error"]
+    (0.1, 0.1, 0.1)
 """
 
 from __future__ import annotations

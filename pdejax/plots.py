@@ -106,6 +106,16 @@ def plot_rollout_errors(times: np.ndarray, errors: np.ndarray | dict[str, np.nda
         errors: ``(T,)`` errors, or ``{label: (T,) errors}`` to compare models
             (e.g. :func:`pdejax.metrics.rollout_errors`).
         path: the PNG to write.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> t = np.linspace(0.0, 1.0, 5)
+        >>> png = plot_rollout_errors(t, {"fno": 0.01 * np.exp(t), "unet": 0.02 * np.exp(2 * t)},
+        ...                           pathlib.Path(tmp.name) / "rollout.png")
+        >>> png.name, png.stat().st_size > 0
+        ('rollout.png', True)
+        >>> tmp.cleanup()
     """
     times = np.asarray(times, float)
     if times.ndim != 1:

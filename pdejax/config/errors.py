@@ -14,6 +14,15 @@ class ConfigError(ValueError):
             or argument at fault.
         value: the offending value.
         valid: what would be accepted, in words.
+
+    Example:
+        >>> err = ConfigError("optimizer.learning_rate", -1.0, "a positive number")
+        >>> print(err)
+        optimizer.learning_rate = -1.0 is invalid: expected a positive number.
+        >>> isinstance(err, ValueError), err.key
+        (True, 'optimizer.learning_rate')
+        >>> print(ConfigError.unknown_key("model.widht", 64, ["depth", "width"]))
+        unknown config key 'model.widht' (value 64). Valid keys here: depth, width. Did you mean 'width'?
     """
 
     def __init__(self, key: str, value: Any, valid: str, *, message: str | None = None):

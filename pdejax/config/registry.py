@@ -1,16 +1,25 @@
 """Name → constructor registries: how configs find PDEs, models, samplers and optimizers.
 
-Users add their own entries with the decorator::
+Users add their own entries with the decorator of a registry such as
+:data:`pdejax.models.MODELS` (``from pdejax.models import MODELS``). Every keyword
+argument of a registered function that the framework does not supply itself
+(``in_size``, ``out_size``, ``key``...) becomes a config key, type-checked against the
+function's annotations before anything is compiled.
 
-    from pdejax.config import MODELS
-
-    @MODELS.register("my_net")
-    def my_net(in_size: int, out_size: int, *, key, width: int = 64):
-        ...
-
-Every keyword argument of a registered function that the framework does not supply
-itself (``in_size``, ``out_size``, ``key``...) becomes a config key, type-checked
-against the function's annotations before anything is compiled.
+Example (a registry of its own, so that the shared ones stay as shipped):
+    >>> NETS = Registry("model", provided=("in_size", "out_size"))
+    >>> @NETS.register("my_net")
+    ... def my_net(in_size: int, out_size: int, *, key, width: int = 64):
+    ...     '''A network of my own.'''
+    ...     return (in_size, out_size, width)
+    >>> NETS.describe()
+    {'my_net': 'A network of my own.'}
+    >>> NETS.build("my_net", {"width": "8"}, where="model", in_size=2, out_size=1, key=None)
+    (2, 1, 8)
+    >>> NETS.build("my_net", {"widht": 8}, where="model", in_size=2, out_size=1, key=None)
+    Traceback (most recent call last):
+    ...
+    pdejax.config.errors.ConfigError: model.widht = 8 is invalid: expected an argument of my_net: ...'width'?).
 """
 
 from __future__ import annotations

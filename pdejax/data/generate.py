@@ -1,12 +1,18 @@
 """The generation driver: config → generator → chunks of vmapped samples → HDF5.
 
-Example::
-
-    from pdejax.data import generate, load_dataset
-
-    report = generate("configs/data/heat.yaml", "heat.h5", overrides=["n_samples=256"])
-    data = load_dataset("heat.h5", split="train")
-    data.tensor.shape  # (231, 11, 128): [N, T, X]
+Example (``configs/data/heat.yaml``, made small):
+    >>> import tempfile, pathlib
+    >>> from pdejax.data import load_dataset
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(tmp.name) / "heat.h5"
+    >>> config = {"name": "heat", "n_samples": 10, "chunk_size": 10,
+    ...           "generator": {"name": "heat", "n_points": 16, "t_final": 0.1, "dt": 0.01, "save_every": 5}}
+    >>> report = generate(config, path, progress=False)
+    >>> report.computed  # the chunks computed (a rerun resumes and computes none)
+    [0]
+    >>> load_dataset(path, split="train").tensor.shape  # [N, T, X]: 9 of 10 samples, t = 0, 0.05, 0.1
+    (9, 3, 16)
+    >>> tmp.cleanup()
 """
 
 from __future__ import annotations

@@ -14,12 +14,22 @@ Accepted layouts:
 Splits follow PDEBench: the first ``test_fraction`` of the samples are the test set for
 single-file layouts, the last ``test_fraction`` for one-group-per-sample files.
 
-Example::
-
-    data = load_dataset("1D_Advection_Sols_beta0.1.hdf5", split="train", lazy=True)
-    data.tensor.shape           # (9000, 201, 1024)
-    batch = data.tensor[:32]    # read from disk now
-    data.coordinates["x-coordinate"].shape  # (1024,)
+Example (a PDEBench-style file such as ``1D_Advection_Sols_beta0.1.hdf5``, in miniature):
+    >>> import tempfile, pathlib, h5py, numpy as np
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(tmp.name) / "advection.hdf5"
+    >>> with h5py.File(path, "w") as f:
+    ...     f["tensor"] = np.zeros((10, 5, 16), np.float32)  # [N, T, X]
+    ...     f["x-coordinate"] = np.linspace(0, 1, 16)
+    ...     f["t-coordinate"] = np.linspace(0, 2, 6)  # T + 1 times, as PDEBench's 1D files
+    >>> data = load_dataset(path, split="train", lazy=True)
+    >>> data.layout, data.tensor.shape  # the test set is the first 10%
+    ('pdebench', (9, 5, 16))
+    >>> data.tensor[:4].shape  # read from disk now
+    (4, 5, 16)
+    >>> data.coordinates["x-coordinate"].shape, data.coordinates["t-coordinate"].shape
+    ((16,), (5,))
+    >>> data.close(); tmp.cleanup()
 """
 
 from __future__ import annotations

@@ -69,11 +69,14 @@ class DeepONet(eqx.Module):
         key: PRNG key (keyword-only).
         dtype: parameter dtype (default: JAX's default float).
 
-    Example::
-
-        net = DeepONet(1, 1, grid=(64,), p=32, key=jax.random.key(0))
-        net(jnp.zeros((1, 64))).shape                         # (1, 64)
-        net.query(jnp.zeros((1, 64)), jnp.zeros((5, 1))).shape  # (1, 5)
+    Example:
+        >>> # jax.eval_shape: shapes only, nothing is initialised or compiled
+        >>> net = jax.eval_shape(lambda: DeepONet(1, 1, grid=(64,), p=32, key=jax.random.key(0)))
+        >>> jax.eval_shape(lambda net, x: net(x), net, jnp.zeros((1, 64))).shape  # on the sensor grid
+        (1, 64)
+        >>> y = jnp.zeros((5, 1))  # 5 points in [0, 1]
+        >>> jax.eval_shape(lambda net, x: net.query(x, y), net, jnp.zeros((1, 64))).shape
+        (1, 5)
     """
 
     branch: MLP

@@ -81,7 +81,8 @@ class FNO(eqx.Module):
 
     Example:
         >>> import jax, jax.numpy as jnp
-        >>> fno = jax.eval_shape(lambda: FNO(1, 1, modes=(16,), width=64, key=jax.random.key(0)))  # shapes only: nothing is initialised or compiled
+        >>> # jax.eval_shape: shapes only, nothing is initialised or compiled
+        >>> fno = jax.eval_shape(lambda: FNO(1, 1, modes=(16,), width=64, key=jax.random.key(0)))
         >>> jax.eval_shape(lambda fno, x: fno(x), fno, jnp.zeros((1, 1024))).shape
         (1, 1024)
         >>> batch = jnp.zeros((20, 1, 256))  # any resolution with >= 30 points

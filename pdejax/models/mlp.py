@@ -30,10 +30,13 @@ class MLP(eqx.Module):
         activation: one of ``tanh``, ``sin``, ``gelu``, ``silu``, ``softplus``.
         key: PRNG key (keyword-only).
 
-    Example::
-
-        net = MLP(2, 1, width=32, depth=4, activation="tanh", key=jax.random.key(0))
-        net(jnp.zeros(2)).shape  # (1,)
+    Example:
+        >>> # jax.eval_shape: shapes only, nothing is initialised or compiled
+        >>> net = jax.eval_shape(lambda: MLP(2, 1, width=32, depth=4, key=jax.random.key(0)))
+        >>> jax.eval_shape(lambda net, x: net(x), net, jnp.zeros(2)).shape
+        (1,)
+        >>> jax.eval_shape(lambda net, x: jax.vmap(net)(x), net, jnp.zeros((5, 2))).shape  # one point per call
+        (5, 1)
     """
 
     layers: tuple[eqx.nn.Linear, ...]

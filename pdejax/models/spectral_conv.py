@@ -53,7 +53,8 @@ class SpectralConv(eqx.Module):
 
     Example:
         >>> import jax, jax.numpy as jnp
-        >>> conv = jax.eval_shape(lambda: SpectralConv(3, 8, (12, 12), key=jax.random.key(0)))  # shapes only: nothing is initialised or compiled
+        >>> # jax.eval_shape: shapes only, nothing is initialised or compiled
+        >>> conv = jax.eval_shape(lambda: SpectralConv(3, 8, (12, 12), key=jax.random.key(0)))
         >>> jax.eval_shape(lambda conv, x: conv(x), conv, jnp.zeros((3, 64, 48))).shape
         (8, 64, 48)
         >>> jax.eval_shape(lambda conv: conv.dense_weight(), conv).shape  # (real/imag, *kept modes, c_in, c_out)

@@ -54,10 +54,11 @@ class UNet(eqx.Module):
         key: PRNG key (keyword-only).
         dtype: parameter dtype (default: JAX's default float).
 
-    Example::
-
-        net = UNet(1, 1, dim=2, width=16, levels=3, key=jax.random.key(0))
-        net(jnp.zeros((1, 64, 64))).shape  # (1, 64, 64)
+    Example:
+        >>> # jax.eval_shape: shapes only, nothing is initialised or compiled
+        >>> net = jax.eval_shape(lambda: UNet(1, 1, dim=2, width=16, levels=3, key=jax.random.key(0)))
+        >>> jax.eval_shape(lambda net, x: net(x), net, jnp.zeros((1, 64, 64))).shape
+        (1, 64, 64)
     """
 
     encoder: tuple[_ConvBlock, ...]

@@ -46,16 +46,21 @@ class PDE(eqx.Module):
             ``exact(points, params) -> values`` with points ``(N, dim + 1)`` and values
             ``(N, len(fields))`` (NumPy, float64); used as the evaluation reference.
 
-    Example::
-
-        burgers = PDE(
-            name="burgers", fields=("u",), domain=Box(x=(-1, 1), t=(0, 1)),
-            params={"nu": 0.01 / jnp.pi},
-            linear={"u": {"u_xx": "nu"}},
-            nonlinear=lambda f, p: {"u": -f.u * f.u_x},
-            initial=lambda x, p: {"u": -jnp.sin(jnp.pi * x[0])},
-            boundary=Dirichlet(0.0),
-        )
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from pdejax.pde import Box, Dirichlet
+        >>> burgers = PDE(
+        ...     name="burgers", fields=("u",), domain=Box(x=(-1, 1), t=(0, 1)),
+        ...     params={"nu": 0.01 / jnp.pi},
+        ...     linear={"u": {"u_xx": "nu"}},
+        ...     nonlinear=lambda f, p: {"u": -f.u * f.u_x},
+        ...     initial=lambda x, p: {"u": -jnp.sin(jnp.pi * x[0])},
+        ...     boundary=Dirichlet(0.0),
+        ... )
+        >>> burgers.evolving, burgers.domain.point_names
+        (('u',), ('x', 't'))
+        >>> burgers.initial_values(jnp.array([0.5, 0.0])).tolist()  # u0 at x = 0.5
+        [-1.0]
     """
 
     name: str = eqx.field(static=True)

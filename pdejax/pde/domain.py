@@ -15,9 +15,13 @@ class Box(eqx.Module):
     followed by the time: shape ``(dim + 1,)`` for evolution problems, ``(dim,)`` for
     steady ones.
 
-    Example::
-
-        Box(x=(-1.0, 1.0), t=(0.0, 1.0))
+    Example:
+        >>> import jax.numpy as jnp
+        >>> box = Box(x=(-1.0, 1.0), t=(0.0, 1.0))
+        >>> box.point_names, box.dim
+        (('x', 't'), 1)
+        >>> box.to_unit(jnp.array([0.0, 0.25])).tolist()  # onto [-1, 1]^2, as networks see points
+        [0.0, -0.5]
     """
 
     coords: tuple[str, ...] = eqx.field(static=True)

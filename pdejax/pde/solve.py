@@ -10,12 +10,13 @@ From the definition:
   pseudo-spectrally (derivatives straight from the Fourier coefficients, products on
   the grid) with the 2/3 rule.
 
-Example::
-
-    pde = pdejax.pde.PDES.build({"name": "kuramoto_sivashinsky"})
-    grid = grid_for(pde, 256)
-    traj = spectral_solve(pde, grid, initial_condition(pde, grid), dt=0.25, n_steps=600, save_every=4)
-    traj.shape  # (151, 1, 256): the initial state and every 4th step
+Example:
+    >>> from pdejax.pde import PDES, grid_for
+    >>> pde = PDES.build("kuramoto_sivashinsky", {}, where="pde")
+    >>> grid = grid_for(pde, 32)
+    >>> traj = spectral_solve(pde, grid, initial_condition(pde, grid), dt=0.25, n_steps=8, save_every=4)
+    >>> traj.shape  # the initial state and every 4th step
+    (3, 1, 32)
 """
 
 from __future__ import annotations

@@ -24,9 +24,10 @@ Spectrum = Callable[[Array], Array]  # Laplacian eigenvalue |k|² -> variance of
 class MaternSpectrum(eqx.Module):
     """The spectrum ``σ² (λ + τ²)^(−α)`` of the covariance ``σ² (−Δ + τ² I)^(−α)``.
 
-    Example::
-
-        MaternSpectrum(sigma=25.0, tau=5.0, alpha=2.0)   # 625 (−Δ + 25 I)^(−2)
+    Example:
+        >>> spectrum = MaternSpectrum(sigma=25.0, tau=5.0, alpha=2.0)  # 625 (−Δ + 25 I)^(−2)
+        >>> float(spectrum(jnp.asarray(0.0)))  # 625 / 25**2
+        1.0
     """
 
     sigma: float = eqx.field(static=True)
@@ -67,11 +68,12 @@ def gaussian_random_field(key: PRNGKeyArray, sizes: tuple[int, ...], lengths: tu
     Returns:
         Array of shape ``sizes``.
 
-    Example::
-
-        keys = jax.random.split(jax.random.key(0), 8)
-        u = jax.vmap(lambda k: gaussian_random_field(
-            k, (64, 64), spectrum=MaternSpectrum(sigma=1.0, tau=3.0, alpha=2.0)))(keys)
+    Example:
+        >>> keys = jax.random.split(jax.random.key(0), 3)
+        >>> u = jax.vmap(lambda k: gaussian_random_field(
+        ...     k, (16, 16), spectrum=MaternSpectrum(sigma=1.0, tau=3.0, alpha=2.0)))(keys)
+        >>> u.shape, abs(float(u.mean())) < 1e-6  # zero mean
+        ((3, 16, 16), True)
     """
     sizes = tuple(sizes)
     lengths = _lengths(sizes, lengths)
@@ -117,10 +119,11 @@ def neumann_random_field(key: PRNGKeyArray, sizes: tuple[int, ...], lengths: tup
     Returns:
         Array of shape ``sizes``.
 
-    Example::
-
-        g = neumann_random_field(jax.random.key(0), (421, 421),
-                                 spectrum=MaternSpectrum(sigma=1.0, tau=3.0, alpha=2.0))
+    Example:
+        >>> g = neumann_random_field(jax.random.key(0), (16, 16),
+        ...                          spectrum=MaternSpectrum(sigma=1.0, tau=3.0, alpha=2.0))
+        >>> g.shape
+        (16, 16)
     """
     sizes = tuple(sizes)
     lengths = _lengths(sizes, lengths)
@@ -145,7 +148,10 @@ def neumann_random_field(key: PRNGKeyArray, sizes: tuple[int, ...], lengths: tup
 def fno_burgers_initial(key: PRNGKeyArray, n: int, dtype=None) -> Float[Array, " n"]:
     """FNO Burgers initial condition ``u₀ ~ N(0, 625 (−Δ + 25 I)^(−2))`` on the periodic unit interval.
 
-    ``n`` points ``x_j = j / n``; zero mean. Example: ``fno_burgers_initial(jax.random.key(0), 8192)``.
+    ``n`` points ``x_j = j / n``; zero mean.
+
+    >>> fno_burgers_initial(jax.random.key(0), 64).shape  # the paper's data: 8192 points
+    (64,)
     """
     return gaussian_random_field(key, (n,), spectrum=MaternSpectrum(sigma=25.0, tau=5.0, alpha=2.0), dtype=dtype)
 
@@ -157,7 +163,9 @@ def fno_navier_stokes_initial(key: PRNGKeyArray, n: int, dtype=None) -> Float[Ar
     The FNO code's convention ``σ = τ^{(2α − d)/2} = 7^{1.5}`` gives the covariance
     ``7³ (−Δ + 49 I)^(−2.5)``; the paper writes the prefactor as ``7^{3/2}``, but the
     released data come from the code, which this follows. Zero mean; ``n × n`` points.
-    Example: ``fno_navier_stokes_initial(jax.random.key(0), 256)``.
+
+    >>> fno_navier_stokes_initial(jax.random.key(0), 16).shape  # the paper's data: 256 × 256
+    (16, 16)
     """
     spectrum = MaternSpectrum(sigma=7.0**1.5, tau=7.0, alpha=2.5)
     return gaussian_random_field(key, (n, n), spectrum=spectrum, dtype=dtype)
@@ -175,9 +183,10 @@ def darcy_coefficient(key: PRNGKeyArray, n: int, high: float = 12.0, low: float 
     directly, so ``a`` takes exactly the two values. The sign of ``g`` does not depend on
     the covariance's scale, so the generator's extra factor ``τ^{2α−2}`` does not matter.
 
-    Example::
-
-        a = jax.vmap(lambda k: darcy_coefficient(k, 421))(jax.random.split(key, 4))
+    Example:
+        >>> a = jax.vmap(lambda k: darcy_coefficient(k, 16))(jax.random.split(jax.random.key(0), 2))
+        >>> a.shape, sorted(set(a.ravel().tolist()))  # the paper's data: 421 × 421
+        ((2, 16, 16), [3.0, 12.0])
     """
     g = neumann_random_field(key, (n, n), spectrum=MaternSpectrum(sigma=1.0, tau=3.0, alpha=2.0), dtype=dtype)
     return jnp.where(g >= 0, jnp.asarray(high, g.dtype), jnp.asarray(low, g.dtype))
