@@ -23,15 +23,6 @@ from pdejax.metrics import (
 )
 
 
-@pytest.fixture
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", False)
-
-
 def _random(shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape)
 

@@ -36,12 +36,16 @@ def test_spectral_notebook_runs(monkeypatch):
     monkeypatch.chdir(REPO / "notebooks")
     monkeypatch.setenv("PDEJAX_NOTEBOOK_SMALL", "1")
     namespace: dict = {}
+    # The notebook turns float64 on for the whole session, as a notebook user would
+    # (jax.config.update); a jax.enable_x64 context cannot undo that, so put back
+    # whatever the setting was.
+    before = jax.config.read("jax_enable_x64")
     try:
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 exec(compile("".join(cell["source"]), "notebook", "exec"), namespace)
     finally:
-        jax.config.update("jax_enable_x64", False)
+        jax.config.update("jax_enable_x64", before)
     traj, frames = np.asarray(namespace["traj"]), np.asarray(namespace["frames"])
     assert traj.shape == (16, 1, 64) and np.all(np.isfinite(traj))
     assert 0.5 < np.max(np.abs(traj[-1])) < 5  # KS on its attractor, not decayed or blown up

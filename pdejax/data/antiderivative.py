@@ -98,9 +98,9 @@ class AntiderivativePairs(AbstractGenerator):
     precision: str = eqx.field(static=True)
 
     def __init__(self, n_sensors: int, length_scale: float, n_quadrature: int, precision: Precision = "float32"):
-        if precision == "float64" and not jax.config.read("jax_enable_x64"):
-            raise ConfigError("precision", precision, "float32, or float64 after "
-                              "jax.config.update('jax_enable_x64', True) (pdejax data generate does this)")
+        if precision == "float64" and not jax.config.read("jax_enable_x64"):  # reads jax.enable_x64 too
+            raise ConfigError("precision", precision, "float32, or float64 inside "
+                              "`with jax.enable_x64(True):` (pdejax data generate does this)")
         check = np.linspace(0.0, 1.0, 1001)
         u_check, _ = rbf_grf_basis(check, length_scale, n_quadrature)
         error = float(np.max(np.abs(u_check @ u_check.T - _rbf(check[:, None], check[None], length_scale))))

@@ -85,9 +85,9 @@ class SpectralTrajectories(AbstractGenerator):
             raise ValueError(f"PDE {pde.name!r} has no time axis; trajectories need an evolution problem")
         if n_steps % save_every:
             raise ConfigError("save_every", save_every, f"a divisor of the number of steps {n_steps}")
-        if precision == "float64" and not jax.config.read("jax_enable_x64"):
-            raise ConfigError("precision", precision, "float32, or float64 after "
-                              "jax.config.update('jax_enable_x64', True) (pdejax data generate does this)")
+        if precision == "float64" and not jax.config.read("jax_enable_x64"):  # reads jax.enable_x64 too
+            raise ConfigError("precision", precision, "float32, or float64 inside "
+                              "`with jax.enable_x64(True):` (pdejax data generate does this)")
         self.pde, self.grid = pde, grid_for(pde, n_points)
         self.stepper = etdrk4_stepper(pde, self.grid, dt, dtype=jnp.dtype(precision))
         self.n_steps, self.save_every, self.initial, self.precision = n_steps, save_every, initial, precision

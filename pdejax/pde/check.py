@@ -59,10 +59,10 @@ def check_consistency(pde: PDE, *, size: int = 32, modes: int = 3, seed: int = 0
                       tol: float | None = None) -> ConsistencyReport:
     """Compare ``L u + N(u)`` by forward-mode autodiff and by FFT on a random periodic field.
 
-    Runs in float64 when ``jax_enable_x64`` is on (default tolerance ``1e-9`` relative
-    to the largest value), otherwise float32 (``1e-4``).
+    Runs in float64 when x64 is on, e.g. inside ``with jax.enable_x64(True):`` (default
+    tolerance ``1e-9`` relative to the largest value), otherwise float32 (``1e-4``).
     """
-    dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    dtype = jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32  # the context's value too
     tol = tol if tol is not None else (1e-9 if dtype == jnp.float64 else 1e-4)
     field = random_periodic_field(pde, jax.random.PRNGKey(seed), modes, dtype)
     grid = grid_for(pde, size)

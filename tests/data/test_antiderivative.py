@@ -25,15 +25,6 @@ def _build(**args):
     return GENERATORS.build("antiderivative", args, where="generator")
 
 
-@pytest.fixture
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", False)
-
-
 def test_shapes_axes_and_coordinates():
     gen = _build()
     check_generator(gen, "antiderivative")

@@ -16,11 +16,8 @@ def test_every_data_config_validates_and_builds(config):
     from pdejax.data import build_generator, load_data_config
 
     cfg = load_data_config(config)
-    jax.config.update("jax_enable_x64", cfg.generator.args.get("precision") == "float64")  # as the CLI does
-    try:
+    with jax.enable_x64(cfg.generator.args.get("precision") == "float64"):  # as the CLI does
         generator = build_generator(cfg)
-    finally:
-        jax.config.update("jax_enable_x64", False)
     assert "tensor" in generator.arrays
 
 

@@ -7,12 +7,7 @@ import pytest
 
 from pdejax.pde import PDE, Box, Periodic, directional_tower, heat, point_derivatives, pointwise_residual
 
-
-@pytest.fixture(autouse=True)
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 (tests/conftest.py)
 
 
 def f(p):

@@ -24,11 +24,7 @@ def _solve_heat(u0):
     return solve_mol(HEAT, FOURIER, u0, np.linspace(0.0, 1.0, 5), rtol=1e-11, atol=1e-11)
 
 
-@pytest.fixture(autouse=True)
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 (tests/conftest.py)
 
 
 def test_heat_fourier_matches_exact():

@@ -12,12 +12,7 @@ from pdejax.pde.domain import Box
 from pdejax.pde.mol import solve_steady_linear
 from pdejax.spectral.chebyshev import ChebyshevGrid
 
-
-@pytest.fixture(autouse=True)
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 (tests/conftest.py)
 
 
 def _max_error(a, b):

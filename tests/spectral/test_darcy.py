@@ -8,12 +8,7 @@ import pytest
 from pdejax.spectral.elliptic import solve_darcy
 from pdejax.spectral.random import darcy_coefficient
 
-
-@pytest.fixture(autouse=True)
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 (tests/conftest.py)
 
 
 def _coefficient(p):

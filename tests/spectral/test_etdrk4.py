@@ -2,7 +2,6 @@
 
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -12,12 +11,7 @@ from pdejax.pde.exact import burgers_sine
 from pdejax.pde.solve import etdrk4_stepper, from_fourier, linear_symbol, to_fourier
 from pdejax.spectral import rollout
 
-
-@pytest.fixture(autouse=True)
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 (tests/conftest.py)
 
 
 def _solve(pde, size, dt, t_end, u0):

@@ -4,7 +4,6 @@ import math
 import subprocess
 import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -12,12 +11,7 @@ import pytest
 from pdejax.pde import PDE, PDES, Box, Periodic, check_consistency, grid_for, grid_rhs
 from pdejax.spectral import FourierGrid
 
-
-@pytest.fixture(autouse=True)
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 (tests/conftest.py)
 
 
 @pytest.mark.parametrize("n", [31, 32])

@@ -18,13 +18,6 @@ from pdejax.pde import (
 )
 
 
-@pytest.fixture
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
-
-
 def _final(pde, size, dt, t_end, u0=None, **kw):
     grid = grid_for(pde, size)
     u0 = initial_condition(pde, grid) if u0 is None else u0
@@ -83,11 +76,10 @@ def test_kuramoto_sivashinsky_float32_is_stable_and_tracks_float64():
     grid = grid_for(pde, 128)
     results = {}
     for enable in (True, False):
-        jax.config.update("jax_enable_x64", enable)
-        u0 = initial_condition(pde, grid)
-        traj = jax.jit(lambda u: spectral_solve(pde, grid, u, 0.25, 1200, 40))(u0)
-        results[enable] = np.asarray(traj, np.float64)
-    jax.config.update("jax_enable_x64", False)
+        with jax.enable_x64(enable):
+            u0 = initial_condition(pde, grid)
+            traj = jax.jit(lambda u: spectral_solve(pde, grid, u, 0.25, 1200, 40))(u0)
+            results[enable] = np.asarray(traj, np.float64)
     assert results[False].dtype == np.float64 and np.all(np.isfinite(results[False]))
     assert np.max(np.abs(results[False])) < 5.0  # KS with L = 32π stays within |u| ≲ 3.5
     early = slice(0, 4)  # t ≤ 30

@@ -20,11 +20,7 @@ from pdejax.spectral.random import (
 SAMPLES = 2000
 
 
-@pytest.fixture(autouse=True)
-def x64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 (tests/conftest.py)
 
 
 def _samples(field, **kwargs):
