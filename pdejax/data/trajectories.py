@@ -20,7 +20,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ..config.errors import ConfigError
 from ..pde import PDE, PDES, grid_for
 from ..pde.solve import etdrk4_stepper, from_fourier, to_fourier
-from ..spectral import ETDRK4, FourierGrid, rollout
+from ..spectral import ETDRK4, FourierGrid, dealias_fraction, rollout
 from .generators import FIELD_AXIS, GENERATORS, TIME_AXIS, AbstractGenerator, ArraySpec
 
 Precision = Literal["float32", "float64"]
@@ -69,6 +69,9 @@ class SpectralTrajectories(AbstractGenerator):
         initial: ``initial(key, grid, dtype) -> (*sizes)`` one field's initial condition,
             drawn independently per evolving field.
         precision: dtype of the solver.
+        dealias: dealiasing rule of the nonlinear terms: ``"2/3"`` (default), ``"1/2"``
+            (cubic terms), ``"none"`` or a fraction in ``(0, 1]`` (see
+            :meth:`~pdejax.spectral.FourierGrid.dealias_mask`).
     """
 
     pde: PDE
@@ -78,9 +81,10 @@ class SpectralTrajectories(AbstractGenerator):
     save_every: int = eqx.field(static=True)
     initial: Callable[..., Array] = eqx.field(static=True)
     precision: str = eqx.field(static=True)
+    dealias: str | float = eqx.field(static=True)
 
     def __init__(self, pde: PDE, n_points: int | tuple[int, ...], dt: float, n_steps: int, save_every: int,
-                 initial: Callable[..., Array], precision: Precision = "float32"):
+                 initial: Callable[..., Array], precision: Precision = "float32", dealias: str | float = "2/3"):
         if not pde.evolution:
             raise ValueError(f"PDE {pde.name!r} has no time axis; trajectories need an evolution problem")
         if n_steps % save_every:
@@ -88,8 +92,13 @@ class SpectralTrajectories(AbstractGenerator):
         if precision == "float64" and not jax.config.read("jax_enable_x64"):  # reads jax.enable_x64 too
             raise ConfigError("precision", precision, "float32, or float64 inside "
                               "`with jax.enable_x64(True):` (pdejax data generate does this)")
+        try:
+            dealias_fraction(dealias)
+        except ValueError as err:
+            raise ConfigError("dealias", dealias, '"2/3", "1/2", "none" or a fraction in (0, 1]') from err
         self.pde, self.grid = pde, grid_for(pde, n_points)
-        self.stepper = etdrk4_stepper(pde, self.grid, dt, dtype=jnp.dtype(precision))
+        self.stepper = etdrk4_stepper(pde, self.grid, dt, dtype=jnp.dtype(precision), dealias=dealias)
+        self.dealias = dealias
         self.n_steps, self.save_every, self.initial, self.precision = n_steps, save_every, initial, precision
 
     @property
@@ -117,7 +126,7 @@ class SpectralTrajectories(AbstractGenerator):
     def attributes(self) -> dict[str, Any]:
         describe = getattr(self.initial, "describe", None)
         return {"pde": self.pde.name, **{k: float(v) for k, v in self.pde.params.items()},
-                "fields": list(self.fields), "solver": "etdrk4 (pseudo-spectral, 2/3 dealiasing)",
+                "fields": list(self.fields), "solver": f"etdrk4 (pseudo-spectral, {self.dealias} dealiasing)",
                 "dt": self.stepper.dt, "n_steps": self.n_steps, "save_every": self.save_every,
                 "resolution": list(self.grid.sizes), "precision": self.precision,
                 "initial_condition": describe() if describe else repr(self.initial)}
@@ -125,7 +134,8 @@ class SpectralTrajectories(AbstractGenerator):
     def sample(self, key: PRNGKeyArray) -> dict[str, Array]:
         dtype = jnp.dtype(self.precision)
         u0 = jnp.stack([self.initial(k, self.grid, dtype) for k in jax.random.split(key, len(self.fields))])
-        frames = rollout(self.stepper, self.n_steps, self.save_every)(to_fourier(self.grid, u0))
+        t0 = self.pde.domain.time[0]
+        frames = rollout(self.stepper, self.n_steps, self.save_every)(to_fourier(self.grid, u0), t0)
         traj = jnp.concatenate([u0[None], from_fourier(self.grid, frames).astype(dtype)])  # (T, F, *sizes)
         return {"tensor": traj[:, 0] if len(self.fields) == 1 else jnp.moveaxis(traj, 1, -1)}
 

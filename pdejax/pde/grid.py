@@ -11,14 +11,35 @@ from jaxtyping import Array, Float
 
 from ..spectral import FourierGrid
 from .base import PDE
+from .conditions import Periodic
 from .fields import Fields
 
 
-def grid_for(pde: PDE, size: int | tuple[int, ...]) -> FourierGrid:
-    """A periodic grid spanning the PDE's spatial box with ``size`` points per axis."""
+def require_periodic(pde: PDE, what: str) -> None:
+    """Raise a ValueError unless ``pde`` has a :class:`Periodic` boundary: ``what`` (a
+    Fourier-grid path) would silently solve a non-periodic problem as a periodic one."""
+    if not isinstance(pde.boundary, Periodic):
+        raise ValueError(
+            f"PDE {pde.name!r} has boundary {pde.boundary!r}, but {what} is periodic-only (Fourier grid) and "
+            "would solve it as periodic. Use the method of lines on a Chebyshev grid "
+            "(pdejax.pde.solve_mol with pdejax.spectral.ChebyshevGrid) for evolution problems, or "
+            "pdejax.pde.solve_steady_linear for steady ones; or give the PDE boundary=Periodic() if it is periodic")
+
+
+def box_grid(pde: PDE, size: int | tuple[int, ...]) -> FourierGrid:
+    """The uniform grid of ``grid_for`` whatever the boundary (for definition checks only)."""
     dom = pde.domain
     sizes = (size,) * dom.dim if isinstance(size, int) else tuple(size)
     return FourierGrid(dom.coords, dom.lower, dom.lengths, sizes)
+
+
+def grid_for(pde: PDE, size: int | tuple[int, ...]) -> FourierGrid:
+    """A periodic grid spanning the PDE's spatial box with ``size`` points per axis.
+
+    Raises a ValueError for a PDE whose boundary is not :class:`Periodic`.
+    """
+    require_periodic(pde, "grid_for")
+    return box_grid(pde, size)
 
 
 def grid_fields(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *sizes"],
@@ -39,7 +60,18 @@ def grid_rhs(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *sizes"],
 
     Derivatives are exact spectral derivatives; nonlinear terms are evaluated pointwise
     on the grid (no dealiasing here: the caller chooses, e.g. the 2/3 rule in a stepper).
+    On a :class:`FourierGrid` the PDE must be periodic (ValueError otherwise); other grids
+    (a Chebyshev grid) are not periodic and take any boundary.
     """
+    if isinstance(grid, FourierGrid):
+        require_periodic(pde, "grid_rhs on a FourierGrid")
+    return unchecked_grid_rhs(pde, grid, u, t)
+
+
+def unchecked_grid_rhs(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *sizes"],
+                       t: float | None = None) -> Float[Array, "fields *sizes"]:
+    """:func:`grid_rhs` without the periodicity check (the consistency check's comparison
+    of two evaluations of a definition holds on any smooth periodic field)."""
     if grid.coords != pde.domain.coords:
         raise ValueError(f"grid coordinates {grid.coords} differ from the PDE's {pde.domain.coords}")
     coordinates = dict(zip(grid.coords, grid.mesh(u.dtype)))

@@ -8,7 +8,12 @@ From the definition:
   Fourier space from their linear equation at every stage;
 - everything else — nonlinear terms and linear terms coupling fields — is evaluated
   pseudo-spectrally (derivatives straight from the Fourier coefficients, products on
-  the grid) with the 2/3 rule.
+  the grid), dealiased by the rule ``dealias`` (default the 2/3 rule; see
+  :meth:`~pdejax.spectral.FourierGrid.dealias_mask` for the modes each rule keeps), at
+  the ETDRK4 stage times (terms may depend on ``f.t``).
+
+Periodic PDEs only: a PDE with another boundary is refused with a ValueError (use
+:func:`~pdejax.pde.solve_mol` on a Chebyshev grid).
 
 Example:
     >>> from pdejax.pde import PDES, grid_for
@@ -31,6 +36,7 @@ from jaxtyping import Array, Complex, Float
 from ..spectral import ETDRK4, FourierGrid, rollout
 from .base import PDE
 from .fields import Fields, RecordingFields, parse_name
+from .grid import require_periodic
 
 
 def _default_dtype(dtype):
@@ -112,16 +118,28 @@ def constraint_solver(pde: PDE, grid: FourierGrid, dtype=None) -> Callable[[Arra
     return complete
 
 
-def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: bool = True, dtype=None) -> ETDRK4:
+def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: str | float | bool = "2/3",
+                   dtype=None) -> ETDRK4:
     """One ETDRK4 step of ``pde`` on ``grid`` in Fourier space (see the module docstring).
 
-    The returned stepper maps ``v̂`` of shape ``(n_evolving, *rfft shape)`` to the state a
-    time ``dt`` later; ``jax.vmap`` batches it. Forcing may depend on the coordinates but
-    not on time (the nonlinear terms see ``t`` fixed at the domain's start).
+    The returned stepper maps ``(v̂, t)``, ``v̂`` of shape ``(n_evolving, *rfft shape)`` the
+    state at time ``t``, to the state at ``t + dt``; ``jax.vmap`` batches it. Its explicit
+    part ``N̂(v̂, t)`` (``stepper.nonlinear``: the nonlinear terms, the linear terms coupling
+    fields, forcing) reads ``f.t`` at the stage times ``t, t + dt/2, t + dt/2, t + dt``:
+    extra right-hand-side terms (e.g. a learned correction) belong there.
+
+    Args:
+        dealias: ``"2/3"`` (default), ``"1/2"`` (cubic terms), ``"none"``, a fraction in
+            ``(0, 1]``, or ``True``/``False`` for ``"2/3"``/``"none"``; applied to ``N̂``.
+
+    Raises a ValueError for a PDE that is not periodic or a bad ``dealias``.
     """
+    require_periodic(pde, "etdrk4_stepper (spectral ETDRK4)")
+    if grid.coords != pde.domain.coords:
+        raise ValueError(f"grid coordinates {grid.coords} differ from the PDE's {pde.domain.coords}")
     dtype = _default_dtype(dtype)
     axes = grid.axes
-    mask = grid.dealias_mask() if dealias else True
+    mask = grid.dealias_mask(dealias)
     _, coupling = _split_linear(pde)
     index = {f: i for i, f in enumerate(pde.fields)}
     complete = constraint_solver(pde, grid, dtype)
@@ -142,13 +160,14 @@ def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: bool = Tr
                        or [np.ones(modes)])
     sources = np.asarray([index[f] for f, _ in requests], int)
 
-    def explicit(v_hat):
+    def explicit(v_hat, t):
         w_hat = complete(v_hat)
         values = {}
         if requests:
             physical = jnp.fft.irfftn(w_hat[sources] * factors, s=grid.sizes, axes=axes)
             values = dict(zip(requests, physical))
-        terms = pde.nonlinear_terms(Fields(pde.fields, pde.domain.coords, values.__getitem__, coordinates))
+        at = {**coordinates, "t": jnp.asarray(t, dtype)} if pde.evolution else coordinates
+        terms = pde.nonlinear_terms(Fields(pde.fields, pde.domain.coords, values.__getitem__, at))
         zero = jnp.zeros(grid.sizes, dtype)
         n = jnp.stack([jnp.broadcast_to(terms.get(f, zero), grid.sizes).astype(dtype) for f in pde.evolving])
         n_hat = jnp.fft.rfftn(n, axes=axes) * mask
@@ -177,14 +196,33 @@ def initial_condition(pde: PDE, grid: FourierGrid, dtype=None) -> Float[Array, "
     return values[:, keep].T.reshape((len(keep), *grid.sizes))
 
 
+def check_initial_shape(u0, expected: tuple[int, ...], names: tuple[str, ...], solver: str) -> None:
+    """ValueError naming the expected shape ``(n_fields, *grid.sizes)`` and the given one."""
+    shape = tuple(getattr(u0, "shape", ()))
+    if shape != tuple(expected):
+        raise ValueError(f"{solver}: initial condition u0 has shape {shape}; expected (n_fields, *grid.sizes) = "
+                         f"{tuple(expected)} for fields {names} (add the field axis with u0[None] for one field)")
+
+
 def spectral_solve(pde: PDE, grid: FourierGrid, u0: Float[Array, "evolving *sizes"], dt: float, n_steps: int,
-                   save_every: int = 1, *, dealias: bool = True) -> Float[Array, "frames evolving *sizes"]:
+                   save_every: int = 1, *, t0: float | None = None,
+                   dealias: str | float | bool = "2/3") -> Float[Array, "frames evolving *sizes"]:
     """Trajectory of ``pde`` from ``u0`` by ETDRK4: ``u0`` and every ``save_every``-th of
     ``n_steps`` steps, shape ``(1 + n_steps // save_every, n_evolving, *sizes)``.
 
     One trajectory in; ``jax.vmap`` over ``u0`` for a batch. The rollout is one
     ``lax.scan``; jit the call (or the vmapped call) for speed.
+
+    Args:
+        u0: the evolving fields at ``t0``, shape ``(n_evolving, *grid.sizes)`` (ValueError
+            naming both shapes otherwise).
+        t0: the start time (default: the start of the PDE's time interval); step ``k``
+            starts at ``t0 + k·dt``, and time-dependent terms see the stage times.
+        dealias: the dealiasing rule of :func:`etdrk4_stepper`.
     """
+    check_initial_shape(u0, (len(pde.evolving), *grid.sizes), pde.evolving, "spectral_solve")
+    if t0 is None:
+        t0 = pde.domain.time[0] if pde.evolution else 0.0
     step = etdrk4_stepper(pde, grid, dt, dealias=dealias, dtype=u0.dtype)
-    frames = rollout(step, n_steps, save_every)(to_fourier(grid, u0))
+    frames = rollout(step, n_steps, save_every)(to_fourier(grid, u0), t0)
     return jnp.concatenate([u0[None], from_fourier(grid, frames).astype(u0.dtype)])

@@ -19,6 +19,7 @@ from .elliptic import solve_darcy as solve_darcy
 from .etdrk4 import ETDRK4 as ETDRK4
 from .etdrk4 import rollout as rollout
 from .fourier import FourierGrid as FourierGrid
+from .fourier import dealias_fraction as dealias_fraction
 from .random import MaternSpectrum as MaternSpectrum
 from .random import darcy_coefficient as darcy_coefficient
 from .random import fno_burgers_initial as fno_burgers_initial

@@ -1,7 +1,10 @@
 """ETDRK4 (Cox–Matthews) with Kassam–Trefethen contour-integral coefficients.
 
-For semilinear problems ``u_t = L u + N(u)`` with ``L`` diagonal in Fourier space. The
-stepper works in Fourier space on one state (``rfftn`` layout); ``jax.vmap`` batches.
+For semilinear problems ``u_t = L u + N(u, t)`` with ``L`` diagonal in Fourier space.
+The stepper works in Fourier space on one state (``rfftn`` layout); ``jax.vmap``
+batches. The explicit part ``N`` is evaluated at the stage times of the scheme
+(``t``, ``t + dt/2``, ``t + dt/2``, ``t + dt``), so forcing that depends on time keeps
+fourth order.
 """
 
 from __future__ import annotations
@@ -16,20 +19,32 @@ from jaxtyping import Array, Complex
 
 
 class ETDRK4(eqx.Module):
-    """One ETDRK4 step of size ``dt`` for ``û_t = L̂ û + N̂(û)``.
+    """One ETDRK4 step of size ``dt`` for ``û_t = L̂ û + N̂(û, t)``: ``step(v̂, t) -> v̂(t + dt)``.
+
+    ``N̂`` is evaluated at the Cox–Matthews stage times ``t, t + dt/2, t + dt/2, t + dt``.
+    It is the stable hook for every explicit right-hand-side term: a term added to
+    ``N̂`` (a forcing, or a learned correction) is integrated at fourth order with the rest.
 
     Args:
         symbol: the linear operator's Fourier symbol ``L̂``, complex, shape of ``û``.
-        nonlinear: ``N̂(û) -> array like û`` (dealiasing is the caller's choice).
+        nonlinear: ``N̂(û, t) -> array like û``, ``t`` a scalar time (dealiasing is the
+            caller's choice).
         dt: time step.
         contour_points: points on the Kassam–Trefethen contour (radius 1 around ``dt·L̂``);
             32 gives double-precision coefficients even where ``dt·L̂ → 0``.
         dtype: real dtype of the state (default: JAX's default float); the coefficients
             are computed in float64 on the host and then cast.
+
+    Example (``û_t = -û + cos t`` for one mode, from 0 to 1 in 10 steps):
+        >>> step = ETDRK4(jnp.array([-1.0]), lambda v, t: jnp.cos(t) * jnp.ones_like(v), dt=0.1)
+        >>> v = rollout(step, 10, 10)(jnp.array([0.0]))[-1]
+        >>> exact = (jnp.cos(1.0) + jnp.sin(1.0) - jnp.exp(-1.0)) / 2
+        >>> bool(jnp.abs(v[0] - exact) < 1e-5)
+        True
     """
 
     dt: float = eqx.field(static=True)
-    nonlinear: Callable[[Array], Array] = eqx.field(static=True)
+    nonlinear: Callable[[Array, Array], Array] = eqx.field(static=True)
     e: Array
     e2: Array
     q: Array
@@ -37,7 +52,7 @@ class ETDRK4(eqx.Module):
     f2: Array
     f3: Array
 
-    def __init__(self, symbol: Complex[Array, "..."], nonlinear: Callable[[Array], Array], dt: float,
+    def __init__(self, symbol: Complex[Array, "..."], nonlinear: Callable[[Array, Array], Array], dt: float,
                  contour_points: int = 32, dtype=None):
         self.dt, self.nonlinear = dt, nonlinear
         # Coefficients in float64 on the host, whatever the state's precision: the
@@ -64,28 +79,45 @@ class ETDRK4(eqx.Module):
             coefs = [jnp.asarray(c, jnp.result_type(real, 1j)) for c in coefs]
         self.e, self.e2, self.q, self.f1, self.f2, self.f3 = coefs
 
-    def __call__(self, v: Array) -> Array:
-        n = self.nonlinear
-        nv = n(v)
+    def __call__(self, v: Array, t: Array | float) -> Array:
+        """The state a time ``dt`` after ``v``, which is the state at time ``t``."""
+        n, half = self.nonlinear, t + self.dt / 2
+        nv = n(v, t)
         a = self.e2 * v + self.q * nv
-        na = n(a)
+        na = n(a, half)
         b = self.e2 * v + self.q * na
-        nb = n(b)
+        nb = n(b, half)
         c = self.e2 * a + self.q * (2 * nb - nv)
-        nc = n(c)
+        nc = n(c, t + self.dt)
         return self.e * v + nv * self.f1 + 2 * (na + nb) * self.f2 + nc * self.f3
 
 
-def rollout(step: Callable[[Array], Array], n_steps: int, save_every: int = 1) -> Callable[[Array], Array]:
-    """A function ``v0 -> (v_k·save_every for k = 1..n_steps//save_every)`` via ``lax.scan``."""
+def rollout(step: Callable[[Array, Array], Array], n_steps: int, save_every: int = 1, *,
+            dt: float | None = None) -> Callable[..., Array]:
+    """A function ``(v0, t0=0.0) -> frames`` stepping ``n_steps`` times via ``lax.scan``.
+
+    ``step(v, t)`` advances the state at time ``t`` by ``dt`` (default ``step.dt``, as an
+    :class:`ETDRK4` has). Step ``k`` starts at ``t0 + k·dt`` computed from the integer
+    ``k`` (no drift from summing ``dt``). The frames are the states after steps
+    ``save_every, 2·save_every, ..., n_steps``: shape ``(n_steps // save_every, *v0.shape)``.
+    """
     if n_steps % save_every:
         raise ValueError(f"n_steps = {n_steps} must be a multiple of save_every = {save_every}")
+    dt = getattr(step, "dt", None) if dt is None else dt
+    if dt is None:
+        raise ValueError("rollout needs the time step: pass dt=, or a step with a .dt attribute (ETDRK4)")
 
-    def run(v0):
-        def outer(v, _):
-            v = jax.lax.fori_loop(0, save_every, lambda i, w: step(w), v)
+    def run(v0, t0=0.0):
+        real = jnp.zeros((), v0.dtype).real.dtype
+        t0 = jnp.asarray(t0, real)
+
+        def outer(v, frame):
+            def inner(i, w):
+                return step(w, t0 + (frame * save_every + i).astype(real) * jnp.asarray(dt, real))
+
+            v = jax.lax.fori_loop(0, save_every, inner, v)
             return v, v
 
-        return jax.lax.scan(outer, v0, None, length=n_steps // save_every)[1]
+        return jax.lax.scan(outer, v0, jnp.arange(n_steps // save_every))[1]
 
     return run

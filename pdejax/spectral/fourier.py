@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from fractions import Fraction
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -89,10 +90,53 @@ class FourierGrid(eqx.Module):
         factor = self.derivative_factor(orders, u.real.dtype)
         return jnp.fft.irfftn(u_hat * factor, s=self.sizes, axes=self.axes).astype(u.dtype)
 
-    def dealias_mask(self, fraction: float = 2 / 3) -> np.ndarray:
-        """Boolean mask over ``rfftn`` modes keeping ``|k_i| < fraction · k_max,i`` (2/3 rule)."""
-        mask = np.ones((), bool)
+    def dealias_mask(self, rule: str | float | bool = "2/3") -> np.ndarray:
+        """Boolean mask over ``rfftn`` modes: the modes a dealiased product keeps.
+
+        With integer wavenumber indices ``n_i`` (``k_i = 2π n_i / length_i``) and
+        ``m_i = sizes_i // 2``, a mode is kept when ``|n_i| < fraction · m_i`` on every axis:
+
+        - ``"2/3"`` (default; ``True`` is an alias): ``|n_i| < 2 m_i / 3``, i.e. the
+          largest kept index ``K`` has ``3K < N`` for even ``N``: alias-free for quadratic
+          terms (Orszag). ``N = 512`` keeps ``|n| <= 170``; ``N = 48`` keeps ``|n| <= 15``.
+        - ``"1/2"``: ``|n_i| < m_i / 2`` (``4K < N``): alias-free for cubic terms.
+          ``N = 512`` keeps ``|n| <= 127``.
+        - a float ``fraction`` in ``(0, 1]``: ``|n_i| < fraction · m_i`` (``1.0`` drops
+          only the Nyquist mode of an even axis).
+        - ``"none"`` (``False`` is an alias): every mode, the Nyquist mode included.
+
+        Example:
+            >>> grid = FourierGrid(("x",), (0.0,), (1.0,), (48,))
+            >>> [int(grid.dealias_mask(r).sum()) for r in ("2/3", "1/2", 0.5, "none")]
+            [16, 12, 12, 25]
+        """
+        fraction = dealias_fraction(rule)
+        shape = np.broadcast_shapes(*(k.shape for k in self.wavenumbers(np.float64)))
+        mask = np.ones(shape, bool)
+        if fraction is None:
+            return mask
         for k, length, n in zip(self.wavenumbers(np.float64), self.lengths, self.sizes):
-            kmax = 2 * math.pi / length * (n // 2)
-            mask = mask & (np.abs(k) < fraction * kmax)
+            index = np.rint(np.abs(k) * length / (2 * math.pi)).astype(np.int64)
+            # Exact rational comparison: |n| < (p/q) m  <=>  q |n| < p m.
+            mask = mask & (fraction.denominator * index < fraction.numerator * (n // 2))
         return mask
+
+
+DEALIAS_RULES = {"2/3": Fraction(2, 3), "1/2": Fraction(1, 2), "none": None}
+
+
+def dealias_fraction(rule: str | float | bool) -> Fraction | None:
+    """The kept fraction of each axis's ``N // 2`` of a dealiasing rule (``None``: keep all).
+
+    ``rule`` is ``"2/3"``, ``"1/2"``, ``"none"``, a float in ``(0, 1]``, or ``True`` /
+    ``False`` (aliases of ``"2/3"`` / ``"none"``); see :meth:`FourierGrid.dealias_mask`.
+    """
+    if isinstance(rule, bool):
+        return DEALIAS_RULES["2/3" if rule else "none"]
+    if isinstance(rule, str) and rule in DEALIAS_RULES:
+        return DEALIAS_RULES[rule]
+    if isinstance(rule, (int, float, np.floating)) and 0 < float(rule) <= 1:
+        return Fraction(float(rule))
+    raise ValueError(f"dealias = {rule!r} is not a dealiasing rule; valid: \"2/3\" (quadratic terms), "
+                     "\"1/2\" (cubic terms), \"none\", a fraction in (0, 1], or True/False "
+                     "(aliases of \"2/3\"/\"none\")")

@@ -256,7 +256,7 @@ def throughput(problem: Problem, grid: FourierGrid, u0: np.ndarray, dtype, repea
     v = jnp.fft.rfftn(u, axes=axes)
     step = etdrk4_stepper(problem.pde, grid, dt, dtype=dtype)
     candidates = {"pdejax_etdrk4": (jax.jit(rollout(step, n)), v)}
-    counts = {"pdejax_etdrk4": kernel_counts(lambda w: step(w), v)}
+    counts = {"pdejax_etdrk4": kernel_counts(lambda w: step(w, 0.0), v)}
     if ex is not None:
         s = problem.exponax_sign
         ex2, ex4 = (build_exponax(problem, grid, dt, order, dtype) for order in (2, 4))
