@@ -30,6 +30,8 @@ from .mol import initial_fields as initial_fields
 from .mol import mol_vector_field as mol_vector_field
 from .mol import solve_mol as solve_mol
 from .mol import solve_steady_linear as solve_steady_linear
+from .second_order import block_etdrk4_stepper as block_etdrk4_stepper
+from .second_order import first_order_system as first_order_system
 from .solve import etdrk4_stepper as etdrk4_stepper
 from .solve import initial_condition as initial_condition
 from .solve import spectral_solve as spectral_solve

@@ -17,7 +17,8 @@ NonlinearFn = Callable[[Fields, Mapping[str, Any]], Mapping[str, Any]]
 
 
 class PDE(eqx.Module):
-    """A semilinear PDE ``∂_t u = L u + N(u)`` (or ``0 = L u + N(u)`` without time).
+    """A semilinear PDE ``∂_t u = L u + N(u)`` (or ``0 = L u + N(u)`` without time, or
+    ``∂_tt u = L u + N(u)`` for ``second_order`` fields).
 
     ``L`` is a sum of constant-coefficient derivative terms, given as data so that a
     spectral solver can turn it into a Fourier symbol; ``N`` is plain JAX code reading
@@ -34,8 +35,15 @@ class PDE(eqx.Module):
         nonlinear: ``nonlinear(f, params) -> {field: value}``, e.g.
             ``lambda f, p: {"u": -f.u * f.u_x}``; fields left out contribute zero.
         initial: ``initial(x, params) -> {field: value}`` at one spatial point ``x`` of
-            shape ``(dim,)``; required for evolution problems.
+            shape ``(dim,)``; required for evolution problems (with ``u_t`` too for a
+            ``second_order`` field ``u``).
         boundary: a boundary condition (``Dirichlet``, ``Periodic``).
+        second_order: fields second order in time: for ``u`` in it, the equation of ``u``
+            reads ``u_tt = L u + N(u)``, the terms may read the velocity ``f.u_t`` (and its
+            spatial derivatives ``f.u_t_x``), and ``initial`` gives ``u_t`` as well as ``u``.
+            The solvers reduce the problem to first order in time
+            (:func:`~pdejax.pde.first_order_system`: fields ``u`` and ``u_t``); a PINN
+            uses ``u_tt`` by autodiff.
         constraints: fields without a time derivative in an evolution problem: their
             equation reads ``0 = L u + N(u)`` (e.g. the stream function ``psi`` with
             ``0 = psi_xx + psi_yy + w`` in 2D Navier–Stokes). A spectral solver eliminates
@@ -72,6 +80,7 @@ class PDE(eqx.Module):
     initial: Callable[..., Mapping[str, Any]] | None = eqx.field(static=True)
     boundary: AbstractBoundary = eqx.field(static=True)
     constraints: tuple[str, ...] = eqx.field(static=True)
+    second_order: tuple[str, ...] = eqx.field(static=True)
     exact: Callable[..., Any] | None = eqx.field(static=True)
 
     def __init__(self, *, name: str, fields: tuple[str, ...], domain: Box,
@@ -81,15 +90,18 @@ class PDE(eqx.Module):
                  initial: Callable[..., Mapping[str, Any]] | None = None,
                  boundary: AbstractBoundary = Dirichlet(0.0),
                  constraints: tuple[str, ...] = (),
+                 second_order: tuple[str, ...] = (),
                  exact: Callable[..., Any] | None = None):
         self.name, self.fields, self.domain = name, tuple(fields), domain
+        self.second_order = tuple(second_order)
+        self._check_second_order(tuple(constraints))
         self.params = dict(params or {})
         linear = dict(linear or {})
         for field, terms in linear.items():
             if field not in self.fields:
                 raise ValueError(f"linear term for unknown field {field!r}; fields are {self.fields}")
             for deriv, coef in terms.items():
-                parse_name(deriv, self.fields, domain.coords)  # raises on a bad name
+                parse_name(deriv, self.fields + self.velocities, domain.coords)  # raises on a bad name
                 if isinstance(coef, str) and coef.removeprefix("-") not in self.params:
                     raise ValueError(f"coefficient {coef!r} of {deriv} is not in params {sorted(self.params)}")
         self.linear_spec = tuple((f, tuple(t.items())) for f, t in linear.items())
@@ -102,6 +114,24 @@ class PDE(eqx.Module):
             raise ValueError(f"constraints {unknown} are not fields of {name!r}; fields are {self.fields}")
         if not self.evolving:
             raise ValueError(f"PDE {name!r}: every field is a constraint; leave constraints empty for steady problems")
+
+    def _check_second_order(self, constraints: tuple[str, ...]) -> None:
+        wrong = [f for f in self.second_order if f not in self.fields or f in constraints]
+        if wrong:
+            raise ValueError(f"second_order {wrong} of {self.name!r} must be evolving fields of {self.fields} "
+                             f"(not constraints {constraints})")
+        if self.second_order and self.domain.time is None:
+            raise ValueError(f"PDE {self.name!r} declares second_order={self.second_order} but its domain has "
+                             "no time interval; give the Box a t=(t0, t1)")
+        clash = [v for v in self.velocities if v in self.fields]
+        if clash:
+            raise ValueError(f"{clash} name the velocities of second_order fields of {self.name!r}; "
+                             f"rename those fields of {self.fields}")
+
+    @property
+    def velocities(self) -> tuple[str, ...]:
+        """Names of the velocities ``u_t`` of the ``second_order`` fields (empty if none)."""
+        return tuple(f"{f}_t" for f in self.second_order)
 
     @property
     def evolution(self) -> bool:
@@ -151,14 +181,22 @@ class PDE(eqx.Module):
         """Initial fields at spatial point ``x`` (shape ``(dim,)``) → shape ``(n_fields,)``;
         zero for constraint fields."""
         values = self.initial(x, self.params)
-        missing = [k for k in self.evolving if k not in values]
+        missing = [k for k in self.evolving + self.velocities if k not in values]
         if missing:
             raise ValueError(f"initial condition of {self.name!r} gives no value for {missing}")
         return jnp.stack([jnp.asarray(values[k] if k in self.evolving else 0, x.dtype) * jnp.ones((), x.dtype)
                           for k in self.fields])
 
+    def initial_velocities(self, x: Any) -> Any:
+        """Initial velocities ``u_t`` of the ``second_order`` fields at spatial point ``x``
+        (shape ``(dim,)``) → shape ``(len(second_order),)``."""
+        if not self.velocities:
+            return jnp.zeros((0,), x.dtype)
+        values = self.initial(x, self.params)
+        return jnp.stack([jnp.asarray(values[v], x.dtype) * jnp.ones((), x.dtype) for v in self.velocities])
+
     def requested_derivatives(self, coordinates: Mapping[str, Any], dtype=jnp.float32) -> set[DerivativeKey]:
         """Every derivative that ``L`` and ``N`` read, found by one recording pass."""
-        rec = RecordingFields(self.fields, self.domain.coords, coordinates, dtype=dtype)
+        rec = RecordingFields(self.fields + self.velocities, self.domain.coords, coordinates, dtype=dtype)
         self.rhs(rec)
         return rec.requested | {(k, ()) for k in self.fields}

@@ -22,6 +22,17 @@ def parse_name(name: str, fields: tuple[str, ...], coords: tuple[str, ...]) -> D
     head, sep, tail = name.rpartition("_")
     if sep and head in fields and tail and all(c in coords for c in tail):
         return head, tuple((c, tail.count(c)) for c in coords if c in tail)
+    if sep and head in fields and tail and "t" in tail and "t" not in coords and f"{head}_t" in fields:
+        raise AttributeError(
+            f"{name!r}: {head} is second order in time ({head}_tt = L {head} + N is its equation); the "
+            f"right-hand side reads {head}, its velocity {head}_t and their spatial derivatives "
+            f"({head}_{coords[0]}, {head}_t_{coords[0]}), not {name}")
+    if sep and head in fields and tail and "t" in tail and "t" not in coords:
+        raise AttributeError(
+            f"{name!r}: a time derivative is not a term of the right-hand side (the equation of "
+            f"{head!r} is {head}_t = L {head} + N); for {head}_tt = L {head} + N declare "
+            f"second_order=({head!r},) in the PDE, then read the velocity as {head}_t and its spatial "
+            f"derivatives as {head}_t_{coords[0]}")
     raise AttributeError(
         f"{name!r} is not a field or derivative here: fields are {fields}, derivatives are "
         f"written like {fields[0]}_{coords[0]}{coords[0]} (coordinates {coords})")

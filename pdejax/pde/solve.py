@@ -34,9 +34,11 @@ import numpy as np
 from jaxtyping import Array, Complex, Float
 
 from ..spectral import ETDRK4, FourierGrid, rollout
+from ..spectral.etdrk4_block import BlockETDRK4
 from .base import PDE
 from .fields import Fields, RecordingFields, parse_name
 from .grid import require_periodic
+from .second_order import block_etdrk4_stepper, first_order_system
 
 
 def _default_dtype(dtype):
@@ -119,7 +121,7 @@ def constraint_solver(pde: PDE, grid: FourierGrid, dtype=None) -> Callable[[Arra
 
 
 def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: str | float | bool = "2/3",
-                   dtype=None) -> ETDRK4:
+                   dtype=None) -> ETDRK4 | BlockETDRK4:
     """One ETDRK4 step of ``pde`` on ``grid`` in Fourier space (see the module docstring).
 
     The returned stepper maps ``(v̂, t)``, ``v̂`` of shape ``(n_evolving, *rfft shape)`` the
@@ -132,9 +134,15 @@ def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: str | flo
         dealias: ``"2/3"`` (default), ``"1/2"`` (cubic terms), ``"none"``, a fraction in
             ``(0, 1]``, or ``True``/``False`` for ``"2/3"``/``"none"``; applied to ``N̂``.
 
+    With ``second_order`` fields the state also holds their velocities ``u_t`` and each
+    pair ``(u, u_t)`` is a 2×2 block of the exponential part (a
+    :class:`~pdejax.spectral.BlockETDRK4`, see :func:`~pdejax.pde.block_etdrk4_stepper`).
+
     Raises a ValueError for a PDE that is not periodic or a bad ``dealias``.
     """
     require_periodic(pde, "etdrk4_stepper (spectral ETDRK4)")
+    if pde.second_order:  # (u, u_t) as 2x2 blocks in the exponential part
+        return block_etdrk4_stepper(pde, grid, dt, dealias=dealias, dtype=dtype)
     if grid.coords != pde.domain.coords:
         raise ValueError(f"grid coordinates {grid.coords} differ from the PDE's {pde.domain.coords}")
     dtype = _default_dtype(dtype)
@@ -188,8 +196,10 @@ def from_fourier(grid: FourierGrid, v_hat: Complex[Array, "fields *rfft"]) -> Fl
 
 
 def initial_condition(pde: PDE, grid: FourierGrid, dtype=None) -> Float[Array, "evolving *sizes"]:
-    """The definition's initial condition on ``grid``, evolving fields only."""
+    """The definition's initial condition on ``grid``, evolving fields only (then the
+    velocities ``u_t`` of ``second_order`` fields: the state of :func:`spectral_solve`)."""
     dtype = _default_dtype(dtype)
+    pde = first_order_system(pde)
     points = jnp.stack([m.ravel() for m in grid.mesh(dtype)], axis=-1)
     values = jax.vmap(pde.initial_values)(points)
     keep = [pde.fields.index(f) for f in pde.evolving]
@@ -215,12 +225,14 @@ def spectral_solve(pde: PDE, grid: FourierGrid, u0: Float[Array, "evolving *size
 
     Args:
         u0: the evolving fields at ``t0``, shape ``(n_evolving, *grid.sizes)`` (ValueError
-            naming both shapes otherwise).
+            naming both shapes otherwise); for ``second_order`` fields ``u`` followed by
+            their velocities ``u_t`` (see :func:`initial_condition`), and so the frames.
         t0: the start time (default: the start of the PDE's time interval); step ``k``
             starts at ``t0 + k·dt``, and time-dependent terms see the stage times.
         dealias: the dealiasing rule of :func:`etdrk4_stepper`.
     """
-    check_initial_shape(u0, (len(pde.evolving), *grid.sizes), pde.evolving, "spectral_solve")
+    state = first_order_system(pde).evolving  # with the velocities u_t of second-order fields
+    check_initial_shape(u0, (len(state), *grid.sizes), state, "spectral_solve")
     if t0 is None:
         t0 = pde.domain.time[0] if pde.evolution else 0.0
     step = etdrk4_stepper(pde, grid, dt, dealias=dealias, dtype=u0.dtype)

@@ -18,6 +18,7 @@ from .elliptic import DarcySolution as DarcySolution
 from .elliptic import solve_darcy as solve_darcy
 from .etdrk4 import ETDRK4 as ETDRK4
 from .etdrk4 import rollout as rollout
+from .etdrk4_block import BlockETDRK4 as BlockETDRK4
 from .fourier import FourierGrid as FourierGrid
 from .fourier import dealias_fraction as dealias_fraction
 from .random import MaternSpectrum as MaternSpectrum
