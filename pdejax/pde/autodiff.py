@@ -115,18 +115,26 @@ def pointwise_residual(pde: PDE, fn: PointFn, point: Float[Array, " n"],
                        mode: Mode = "auto") -> Float[Array, " fields"]:
     """PDE residual of the field function ``fn`` at one point, shape ``(n_fields,)``.
 
-    ``∂_t u - (L u + N(u))`` for evolution problems, ``L u + N(u)`` for steady ones and
+    ``∂_t u - (L u + N(u))`` for evolution problems (``∂_tt u - ...`` for ``second_order``
+    fields, whose velocity ``u_t`` the terms may read), ``L u + N(u)`` for steady ones and
     for constraint fields, with every derivative taken by forward-mode autodiff of ``fn``.
     """
     names = pde.domain.point_names
     coordinates = dict(zip(names, point))
-    requests = pde.requested_derivatives(coordinates, dtype=point.dtype)
+    velocity = dict(zip(pde.velocities, pde.second_order))
+
+    def key(k: DerivativeKey) -> DerivativeKey:
+        # u_t_x (a derivative of the velocity of u) is u_xt: x orders, then t.
+        return (velocity[k[0]], k[1] + (("t", 1),)) if k[0] in velocity else k
+
+    order = {f: 2 if f in pde.second_order else 1 for f in pde.evolving}
+    requests = {key(k) for k in pde.requested_derivatives(coordinates, dtype=point.dtype)}
     if pde.evolution:
-        requests |= {(f, (("t", 1),)) for f in pde.evolving}
+        requests |= {(f, (("t", n),)) for f, n in order.items()}
     values = point_derivatives(fn, point, requests, pde.fields, names, mode)
-    f = Fields(pde.fields, pde.domain.coords, values.__getitem__, coordinates)
+    f = Fields(pde.fields + pde.velocities, pde.domain.coords, lambda k: values[key(k)], coordinates)
     rhs = pde.rhs(f)
     if pde.evolution:
-        return jnp.stack([values[(k, (("t", 1),))] - rhs[k] if k in pde.evolving else rhs[k]
+        return jnp.stack([values[(k, (("t", order[k]),))] - rhs[k] if k in order else rhs[k]
                           for k in pde.fields])
     return jnp.stack([rhs[k] for k in pde.fields])

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from .autodiff import pointwise_residual
 from .base import PDE
 from .grid import box_grid, unchecked_grid_rhs
+from .second_order import first_order_system
 
 
 @dataclass
@@ -55,6 +56,20 @@ def random_periodic_field(pde: PDE, key, modes: int = 3, dtype=jnp.float64):
     return field
 
 
+def _moving(pde: PDE, field, t):
+    """The fields of ``pde`` from a random ``field`` of its first-order system: second-order
+    fields ``u + (t' - t)·u_t``, so that autodiff sees the velocity ``u_t`` at time ``t``."""
+    n, dim, moving = len(pde.fields), pde.domain.dim, [pde.fields.index(f) for f in pde.second_order]
+
+    def fn(q):
+        values = field(q[:dim])
+        if not moving:
+            return values
+        return values[:n].at[jnp.asarray(moving)].add((q[dim] - t) * values[n:])
+
+    return fn
+
+
 def check_consistency(pde: PDE, *, size: int = 32, modes: int = 3, seed: int = 0,
                       tol: float | None = None) -> ConsistencyReport:
     """Compare ``L u + N(u)`` by forward-mode autodiff and by FFT on a random periodic field.
@@ -64,19 +79,22 @@ def check_consistency(pde: PDE, *, size: int = 32, modes: int = 3, seed: int = 0
     """
     dtype = jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32  # the context's value too
     tol = tol if tol is not None else (1e-9 if dtype == jnp.float64 else 1e-4)
-    field = random_periodic_field(pde, jax.random.PRNGKey(seed), modes, dtype)
+    system = first_order_system(pde)  # with the velocities u_t of second-order fields
+    field = random_periodic_field(system, jax.random.PRNGKey(seed), modes, dtype)
     grid = box_grid(pde, size)  # any boundary: only the two evaluations are compared
     points = jnp.stack([m.ravel() for m in grid.mesh(dtype)], axis=-1)
-    u = jax.vmap(field)(points).T.reshape((len(pde.fields), *grid.sizes))
+    u = jax.vmap(field)(points).T.reshape((len(system.fields), *grid.sizes))
     t = None
     if pde.evolution:
         t = 0.5 * (pde.domain.time[0] + pde.domain.time[1])
         points = jnp.concatenate([points, jnp.full((points.shape[0], 1), t, dtype)], axis=1)
-    spectral = unchecked_grid_rhs(pde, grid, u, t)
-    dim = pde.domain.dim
-    # The field does not depend on t, so the evolution residual u_t - rhs is -rhs
-    # (constraint fields have residual rhs).
-    residual = jax.vmap(lambda p: pointwise_residual(pde, lambda q: field(q[:dim]), p))(points)
+    # Rows of the equations of pde.fields (for a second-order u, the equation of u_t).
+    rows = [system.fields.index(dict(zip(pde.second_order, pde.velocities)).get(k, k)) for k in pde.fields]
+    spectral = unchecked_grid_rhs(system, grid, u, t)[jnp.asarray(rows)]
+    # The field does not depend on t (a second-order u moves linearly in t, at its
+    # velocity), so the evolution residual u_t - rhs (u_tt - rhs) is -rhs (constraint
+    # fields have residual rhs).
+    residual = jax.vmap(lambda p: pointwise_residual(pde, _moving(pde, field, t), p))(points)
     sign = jnp.asarray([-1.0 if pde.evolution and k in pde.evolving else 1.0 for k in pde.fields], dtype)
     autodiff = (residual * sign).T.reshape(spectral.shape)
     diff = float(jnp.max(jnp.abs(spectral - autodiff)))

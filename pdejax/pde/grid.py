@@ -13,6 +13,7 @@ from ..spectral import FourierGrid
 from .base import PDE
 from .conditions import Periodic
 from .fields import Fields
+from .second_order import first_order_system
 
 
 def require_periodic(pde: PDE, what: str) -> None:
@@ -56,7 +57,8 @@ def grid_fields(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *sizes"],
 
 def grid_rhs(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *sizes"],
              t: float | None = None) -> Float[Array, "fields *sizes"]:
-    """``L u + N(u)`` for fields ``u`` on ``grid`` (shape ``(n_fields, *grid.sizes)``).
+    """``L u + N(u)`` for fields ``u`` on ``grid`` (shape ``(n_fields, *grid.sizes)``; with
+    ``second_order`` fields, those of :func:`~pdejax.pde.first_order_system`).
 
     Derivatives are exact spectral derivatives; nonlinear terms are evaluated pointwise
     on the grid (no dealiasing here: the caller chooses, e.g. the 2/3 rule in a stepper).
@@ -72,6 +74,7 @@ def unchecked_grid_rhs(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *siz
                        t: float | None = None) -> Float[Array, "fields *sizes"]:
     """:func:`grid_rhs` without the periodicity check (the consistency check's comparison
     of two evaluations of a definition holds on any smooth periodic field)."""
+    pde = first_order_system(pde)  # second-order fields: u holds (u, u_t), rows u_t and u_tt
     if grid.coords != pde.domain.coords:
         raise ValueError(f"grid coordinates {grid.coords} differ from the PDE's {pde.domain.coords}")
     coordinates = dict(zip(grid.coords, grid.mesh(u.dtype)))
