@@ -23,7 +23,9 @@ from ..spectral import FourierGrid
 from ..spectral.chebyshev import ChebyshevGrid
 from .base import PDE
 from .conditions import Dirichlet
-from .grid import grid_rhs
+from .grid import grid_rhs, require_periodic
+from .second_order import first_order_system
+from .solve import check_initial_shape
 
 SOLVERS = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "dopri8": diffrax.Dopri8,
            "kvaerno5": diffrax.Kvaerno5}
@@ -32,6 +34,7 @@ SOLVERS = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "dopri8": diffrax.D
 def _holds_boundary(pde: PDE, grid: FourierGrid | ChebyshevGrid) -> bool:
     """Whether the boundary nodes of ``grid`` are fixed by the PDE's Dirichlet condition."""
     if not isinstance(grid, ChebyshevGrid):
+        require_periodic(pde, "the method of lines on a FourierGrid")
         return False  # a periodic grid has no boundary: periodicity is built in
     if not isinstance(pde.boundary, Dirichlet):
         raise ValueError(f"PDE {pde.name!r} has boundary {type(pde.boundary).__name__}; a ChebyshevGrid "
@@ -84,14 +87,21 @@ def mol_vector_field(pde: PDE, grid: FourierGrid | ChebyshevGrid) -> MOLVectorFi
                          "lines does not eliminate; use the spectral ETDRK4 solver")
     if grid.coords != pde.domain.coords:
         raise ValueError(f"grid coordinates {grid.coords} differ from the PDE's {pde.domain.coords}")
-    return MOLVectorField(pde, grid, _holds_boundary(pde, grid))
+    holds = _holds_boundary(pde, grid)
+    if holds and pde.second_order and pde.boundary.value != 0:
+        raise ValueError(f"PDE {pde.name!r}: second_order fields {pde.second_order} with Dirichlet value "
+                         f"{pde.boundary.value}: the method of lines holds u and u_t at one value; use Dirichlet(0.0)")
+    return MOLVectorField(first_order_system(pde), grid, holds)
 
 
 def initial_fields(pde: PDE, grid: FourierGrid | ChebyshevGrid, dtype=None) -> Float[Array, "fields *sizes"]:
     """``pde.initial_values`` on the grid nodes, shape ``(n_fields, *grid.sizes)``.
 
-    Dirichlet boundary nodes of a ChebyshevGrid take the boundary value.
+    With ``second_order`` fields, the fields of :func:`~pdejax.pde.first_order_system`
+    (then their velocities ``u_t``), the state :func:`solve_mol` integrates. Dirichlet
+    boundary nodes of a ChebyshevGrid take the boundary value.
     """
+    pde = first_order_system(pde)
     mesh = jnp.stack(grid.mesh(dtype), axis=-1)
     values = jax.vmap(pde.initial_values)(mesh.reshape(-1, len(grid.sizes)))
     u0 = jnp.moveaxis(values, -1, 0).reshape(len(pde.fields), *grid.sizes)
@@ -104,13 +114,21 @@ def solve_mol(pde: PDE, grid: FourierGrid | ChebyshevGrid, u0: Float[Array, "fie
               max_steps: int = 100_000) -> Float[Array, "times fields *sizes"]:
     """Integrate ``pde`` on ``grid`` from ``u0`` at ``ts[0]``; the fields at every time of ``ts``.
 
-    One trajectory: ``u0`` has shape ``(n_fields, *grid.sizes)``; ``jax.vmap`` over ``u0``
-    for a batch. Adaptive steps (PID controller, ``rtol``/``atol``); ``dt0=None`` lets
+    One trajectory: ``u0`` has shape ``(n_fields, *grid.sizes)`` (with ``second_order``
+    fields, followed by their velocities ``u_t``: see :func:`initial_fields`); ``jax.vmap``
+    over ``u0`` for a batch. Adaptive steps (PID controller, ``rtol``/``atol``); ``dt0=None`` lets
     diffrax choose the first step. ``solver`` is a diffrax solver or one of
     ``SOLVERS`` ("tsit5", "dopri5", "dopri8", explicit; "kvaerno5", implicit, for stiff
     systems such as diffusion on fine Chebyshev grids: its Newton iterations use the
     dense Jacobian, affordable for small 1D problems). Dirichlet boundary nodes of
     ``u0`` are set to the boundary value first.
+
+    Raises a ValueError for ``u0`` not of shape ``(n_fields, *grid.sizes)``, and a
+    RuntimeError of one line naming the solver (and suggesting ``solver="kvaerno5"`` for
+    an explicit one) when the solve stops early, e.g. at ``max_steps`` on a stiff
+    problem. Under an outer jit the failure is only known at run time: the same
+    message then comes from ``eqx.error_if``, as an ``EquinoxRuntimeError`` under
+    ``eqx.filter_jit`` (inside a ``JaxRuntimeError``'s text under plain ``jax.jit``).
 
     Example (not run by the doctests: compiling the implicit solver takes seconds):
         >>> from pdejax.pde import burgers
@@ -125,12 +143,36 @@ def solve_mol(pde: PDE, grid: FourierGrid | ChebyshevGrid, u0: Float[Array, "fie
             raise ValueError(f"unknown solver {solver!r}; valid: {sorted(SOLVERS)} or a diffrax solver")
         solver = SOLVERS[solver]()
     field = mol_vector_field(pde, grid)
+    check_initial_shape(u0, (len(field.pde.fields), *grid.sizes), field.pde.fields, "solve_mol")
     ts = jnp.asarray(ts, u0.dtype)
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(field), solver, ts[0], ts[-1], dt0, field.impose_boundary(u0),
         saveat=diffrax.SaveAt(ts=ts), stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=max_steps)
+        max_steps=max_steps, throw=False)
+    return _raise_on_failure(sol, solver, max_steps)
+
+
+def _raise_on_failure(sol: diffrax.Solution, solver: diffrax.AbstractSolver, max_steps: int) -> Array:
+    """``sol.ys``, or one clear error when diffrax stopped early (``throw=False`` above)."""
+    name = type(solver).__name__.lower()
+    hint = ("an implicit solver handles stiff problems: try solver=\"kvaerno5\""
+            if not isinstance(solver, diffrax.AbstractImplicitSolver) else "try a larger max_steps or looser rtol/atol")
+    message = f"solve_mol: {name} stopped before the final time ({{}}, max_steps={max_steps}); {hint}"
+    failed = sol.result != diffrax.RESULTS.successful
+    if isinstance(failed, jax.core.Tracer):  # under an outer jit: known only at run time
+        return eqx.error_if(sol.ys, failed, message.format("max_steps reached or step size too small"))
+    if bool(failed):
+        raise RuntimeError(message.format(_result_message(sol.result)))
     return sol.ys
+
+
+def _result_message(result) -> str:
+    """diffrax's text for a (concrete) failed result, e.g. the max_steps one."""
+    for name in ("max_steps_reached", "dt_min_reached", "singular"):
+        candidate = getattr(diffrax.RESULTS, name, None)
+        if candidate is not None and bool(result == candidate):
+            return str(candidate).split("<", 1)[-1].rstrip(">").split(".")[0]
+    return "diffrax reported an unsuccessful result"
 
 
 @eqx.filter_jit
