@@ -59,7 +59,9 @@ def plot_space_time(x: np.ndarray, t: np.ndarray, prediction: np.ndarray, refere
     for ax, data, title, kw in (
         (axes[0], prediction, f"prediction {field}", dict(cmap="RdBu_r", vmin=-lim, vmax=lim)),
         (axes[1], reference, f"reference {field}", dict(cmap="RdBu_r", vmin=-lim, vmax=lim)),
-        (axes[2], err, f"|error| (max {err.max():.2e})", dict(cmap="magma")),
+        (axes[2], err, f"|error| (max {err.max():.2e}, rel. L2 "
+                       f"{np.linalg.norm(prediction - reference) / max(np.linalg.norm(reference), 1e-300):.2e})",
+         dict(cmap="magma")),
     ):
         im = ax.imshow(data, origin="lower", aspect="auto", extent=extent, **kw)
         ax.set(title=title, xlabel="t")

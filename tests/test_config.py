@@ -39,6 +39,9 @@ from tests.conftest import REPO, tiny_config
     (["optimizer.combine.name=gradnorm"], "optimizer.combine.name", "grad_norm"),
     (["optimizer.combine.name=grad_norm", "optimizer.combine.alpha=2"], "optimizer.combine", "alpha"),
     (["optimizer.combine.name=grad_norm", "optimizer.combine.beta=2"], "optimizer.combine.beta", "alpha"),
+    (["data.output={tensor:[25]}"], "override", "{tensor: [25]}"),  # flow-style YAML: a hint, not a traceback
+    (["train.steps=[1,2"], "override", "YAML"),
+    (["train..steps=2"], "override", "dotted key"),
 ])
 def test_bad_config_names_key(override, key, words):
     with pytest.raises(ConfigError) as info:
@@ -84,6 +87,13 @@ def test_cli_missing_config_file(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pdejax.cli", "train", "nope.yaml"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and "nope.yaml" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_unparsable_override_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pdejax.cli", "train", "pinn/burgers.yaml", "data.output={tensor:[25]}"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "data.output={tensor: [25]}" in proc.stderr
 
 
 def test_cli_malformed_yaml(tmp_path):

@@ -10,6 +10,7 @@ runs from any directory.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,14 +48,36 @@ def merge_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
     {'train': {'steps': 20}, 'seed': 3}
     """
     for item in overrides:
-        if "=" not in item or item.startswith("="):
-            raise ConfigError("override", item, "key.sub=value")
+        _check_override(item)
     try:
         base = OmegaConf.create(dict(data))
         merged = OmegaConf.merge(base, OmegaConf.from_dotlist(list(overrides)))
         return OmegaConf.to_container(merged, resolve=True)
-    except OmegaConfBaseException as err:
-        raise ConfigError("override", " ".join(overrides), f"valid key=value pairs ({err.msg})") from None
+    except (OmegaConfBaseException, yaml.YAMLError, ValueError, TypeError) as err:
+        reason = getattr(err, "msg", None) or str(err).splitlines()[0]
+        raise ConfigError("override", " ".join(overrides), f"valid key=value pairs ({reason})") from None
+
+
+_KEY_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$|^[0-9]+$")
+
+
+def _check_override(item: str) -> None:
+    """One ``key.sub=value``: a dotted key of names, and a value that parses as YAML."""
+    if "=" not in item or item.startswith("="):
+        raise ConfigError("override", item, "key.sub=value")
+    key, value = item.split("=", 1)
+    if not all(_KEY_PART.match(part) for part in key.split(".")):
+        raise ConfigError("override", item, "a dotted key of names (key.sub=value)")
+    glued = re.compile(r"([{,]\s*[A-Za-z_][\w-]*):(?=\S)")  # {tensor:[25]}: a key glued to its value
+    if glued.search(value):
+        spaced = glued.sub(r"\1: ", value)
+        raise ConfigError("override", item, "a value that parses as YAML: flow mappings need a space after "
+                          f"each key's colon, e.g. {key}={spaced}")
+    try:
+        yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError("override", item, f"a value that parses as YAML ({problem})") from None
 
 
 def validate(data: Mapping[str, Any], *, config_dir: str | Path | None = None,

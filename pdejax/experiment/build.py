@@ -80,9 +80,15 @@ def _build(cfg: ExperimentConfig) -> Experiment:
     if unknown:
         raise ConfigError(f"objective.weights.{unknown[0]}", cfg.objective.weights[unknown[0]],
                           f"a loss term of this objective: {', '.join(names)}")
+    twice = sorted(set(cfg.objective.weights) & set(method.weights))
+    if twice:
+        raise ConfigError(f"objective.weights.{twice[0]}", cfg.objective.weights[twice[0]],
+                          f"no entry: this family sets the weight of {twice[0]!r} from its own key "
+                          f"({method.weights[twice[0]]} now)")
+    weights = {**method.weights, **cfg.objective.weights}
     opt_cfg = cfg.optimizer
     opt, schedule = build_optimizer(opt_cfg.name, opt_cfg.learning_rate, opt_cfg.args, opt_cfg.clip_norm)
     combiner = COMBINERS.build(opt_cfg.combine.name, opt_cfg.combine.args, where="optimizer.combine",
-                               weights=dict(cfg.objective.weights))
+                               weights=weights)
     phases = [OptaxPhase(cfg.train.steps, opt, schedule), *method.phases]
     return Experiment(cfg, pde, method, phases, combiner, mesh)

@@ -42,6 +42,9 @@ class Method:
         phases: phases after the first-order one (e.g. an L-BFGS phase).
         physical: the trained model → the model users call (e.g. with normalisers);
             what ``model/`` stores and ``pdejax.load_run`` returns.
+        weights: the family's default loss weights from its own config keys (e.g. the
+            operator family's ``physics_weight``); ``objective.weights`` may not set
+            them again.
     """
 
     model: Any
@@ -50,6 +53,7 @@ class Method:
     evaluator: AbstractEvaluator | None = None
     phases: list[AbstractPhase] = field(default_factory=list)
     physical: Callable[[Any], Any] = lambda model: model
+    weights: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

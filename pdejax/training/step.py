@@ -185,8 +185,10 @@ class Step:
 
             (value, (losses, aux)), grads = jax.value_and_grad(total, has_aux=True)(params)
         direction, combiner_state, combiner_aux = self.combiner.update(grads, losses, state.combiner_state, params)
+        value_fn = lambda p: weighted(terms(p)[0])  # noqa: E731  (same batch and key)
+        # value: MoMo, reduce_on_plateau; value_fn: line searches; obj_fn: Sophia's Hessian estimate.
         updates, opt_state = self.optimizer.update(direction, state.opt_state, params, value=value, grad=direction,
-                                                   value_fn=lambda p: weighted(terms(p)[0]))
+                                                   value_fn=value_fn, obj_fn=value_fn)
         params = optax.apply_updates(params, updates)
         new = TrainState(state.step + 1, eqx.combine(params, static), opt_state, combiner_state, batch_state, key)
         return new, {"loss": value, **losses, **aux, **combiner_aux}
@@ -214,10 +216,10 @@ def make_step(objective: AbstractObjective, optimizer: optax.GradientTransformat
 
     Args:
         objective: named loss terms, ``loss(model, batch, key) -> (terms, aux)``.
-        optimizer: any optax transformation. Those taking ``value``, ``grad`` or
-            ``value_fn`` (``optax.contrib.reduce_on_plateau``, line searches) receive the
-            step's weighted loss, its update direction and the loss as a function of the
-            parameters on the same batch.
+        optimizer: any optax transformation. Those taking ``value``, ``grad``,
+            ``value_fn`` or ``obj_fn`` (``optax.contrib.momo``, ``reduce_on_plateau``,
+            line searches, ``sophia``) receive the step's weighted loss, its update
+            direction and the loss as a function of the parameters on the same batch.
         mesh: device mesh with a ``data`` axis (default: one device); the state is
             replicated, batches are sharded along ``data``.
         combiner: how the terms' gradients combine (default :func:`fixed` weights of 1).

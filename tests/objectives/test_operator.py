@@ -249,3 +249,21 @@ def test_failed_generation_leaves_no_empty_data_directory(tmp_path, monkeypatch)
     with pytest.raises(OSError, match="disk full"):
         pdejax.experiment.build(operator_config("sub/made.h5", data={"generate": str(tmp_path / "heat.yaml")}))
     assert not (tmp_path / "root").exists()
+
+
+def test_physics_weight_is_the_weight_applied(heat_file):
+    cfg = operator_config(heat_file, objective={"name": "operator", "physics_weight": 0.25},
+                          pde={"name": "heat", "kappa": 0.01},
+                          data={"input": {"tensor": [0]}, "output": {"tensor": [0, 1, 2]}})
+    exp = pdejax.experiment.build(cfg)
+    assert {k: float(v) for k, v in exp.combiner.init(None, exp.method.objective.loss_names).items()} == {
+        "data": 1.0, "physics": 0.25, "initial": 1.0}
+    step = pdejax.training.make_step(exp.method.objective, exp.phases[0].optimizer, combiner=exp.combiner)
+    batch = exp.method.source.get(0, 1)
+    _, logs = step(step.init(exp.method.model, jax.random.PRNGKey(0)), batch, n=1)
+    exp.method.source.close()
+    assert float(logs["loss"][0]) == pytest.approx(float(logs["data"][0] + 0.25 * logs["physics"][0]
+                                                         + logs["initial"][0]), rel=1e-6)
+    with pytest.raises(ConfigError) as err:  # one key, one meaning
+        pdejax.experiment.build({**cfg, "objective": {**cfg["objective"], "weights": {"physics": 2.0}}})
+    assert err.value.key == "objective.weights.physics" and "physics_weight" not in err.value.key

@@ -93,7 +93,7 @@ def build_operator(cfg: ExperimentConfig, ctx: Context) -> Method:
                                   physics_frames=physics_frames, physics_t0=t0, initial=initial)
     evaluator = PairEvaluator(objective, views, cfg.evaluation.batch_size, cfg.evaluation.superresolution)
     return Method(model, objective, pair_feed(views, data_cfg.batch_size, cfg.seed), evaluator,
-                  physical=objective.physical)
+                  physical=objective.physical, weights=_physics_weight(obj, "physics_weight"))
 
 
 @register_family("autoregressive", AutoregressiveConfig)
@@ -118,4 +118,10 @@ def build_autoregressive(cfg: ExperimentConfig, ctx: Context) -> Method:
     objective = AutoregressiveObjective(norm, obj.history, obj.unroll, pushforward=obj.pushforward,
                                         loss_kind=obj.loss, physics=physics, time0=time0)
     evaluator = RolloutEvaluator(objective, views, array, cfg.evaluation.batch_size)
-    return Method(model, objective, feed, evaluator, physical=objective.step_model)
+    return Method(model, objective, feed, evaluator, physical=objective.step_model,
+                  weights=_physics_weight(obj, "physics_weight"))
+
+
+def _physics_weight(obj: Any, key: str) -> dict[str, float]:
+    """``objective.physics_weight`` is the weight of the ``physics`` term (0: no term)."""
+    return {"physics": float(getattr(obj, key))} if getattr(obj, key) > 0 else {}

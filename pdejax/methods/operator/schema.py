@@ -13,7 +13,8 @@ class OperatorConfig(ObjectiveSection):
     """Supervised ``input → output`` pairs from ``data`` (FNO, DeepONet, U-Net...).
 
     ``loss``: per-sample relative L2 or MSE, in physical units; ``physics_weight`` > 0
-    adds a PINO-style PDE residual on the output frames (needs a ``pde`` section).
+    adds a PINO-style PDE residual on the output frames with that weight (needs a ``pde``
+    section); the data term's weight is ``weights.data`` (default 1).
     """
 
     name: Literal["operator"] = "operator"
@@ -24,7 +25,8 @@ class OperatorConfig(ObjectiveSection):
 class AutoregressiveConfig(ObjectiveSection):
     """Next-step training on trajectories from ``data``: ``history`` frames in, one out,
     ``unroll`` steps per training window (``pushforward``: gradients through the last
-    only), windows starting at a ``random`` or the ``first`` frame."""
+    only), windows starting at a ``random`` or the ``first`` frame; ``physics_weight`` > 0
+    adds the PDE residual between consecutive predicted frames with that weight."""
 
     name: Literal["autoregressive"] = "autoregressive"
     loss: Literal["rel_l2", "mse"] = "rel_l2"

@@ -36,7 +36,9 @@ def evaluation_grid(pde: PDE, spec: dict[str, tuple[float, float, int]]) -> tupl
 
 
 class ExactSolutionEvaluator(AbstractEvaluator):
-    """Relative L2 and max error of a PINN on a grid against the PDE's exact solution.
+    """Relative L2 and max error of a PINN on a grid against the PDE's exact solution:
+    ``rel_l2`` and ``max_abs_error`` over all fields, and for several fields also
+    ``rel_l2/<field>`` and ``max_abs_error/<field>``; the report plots each field.
 
     Args:
         pde: the PDE (its ``exact`` gives the reference, in float64 on the host).
@@ -54,7 +56,12 @@ class ExactSolutionEvaluator(AbstractEvaluator):
 
     def _compute(self, model, points, values):
         err = jax.vmap(model)(points) - values
-        return {"rel_l2": jnp.linalg.norm(err) / jnp.linalg.norm(values), "max_abs_error": jnp.max(jnp.abs(err))}
+        out = {"rel_l2": jnp.linalg.norm(err) / jnp.linalg.norm(values), "max_abs_error": jnp.max(jnp.abs(err))}
+        if len(self.pde.fields) > 1:  # each field on its own scale, as well as the total
+            for i, name in enumerate(self.pde.fields):
+                out[f"rel_l2/{name}"] = jnp.linalg.norm(err[:, i]) / jnp.linalg.norm(values[:, i])
+                out[f"max_abs_error/{name}"] = jnp.max(jnp.abs(err[:, i]))
+        return out
 
     def __call__(self, model: Any) -> dict[str, float]:
         out = jax.device_get(self._metrics(model, self._points, self._values))
