@@ -90,8 +90,8 @@ def test_cli_missing_config_file(tmp_path):
 
 
 def test_cli_unparsable_override_exits_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pdejax.cli", "train", "pinn/burgers.yaml", "data.output={tensor:[25]}"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "pdejax.cli", "train", "pinn/burgers.yaml",
+                           "data.output={tensor:[25]}"], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.count("\n") == 1 and "data.output={tensor: [25]}" in proc.stderr
 
