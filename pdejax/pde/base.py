@@ -8,11 +8,11 @@ from typing import Any
 import equinox as eqx
 import jax.numpy as jnp
 
+from .coefficients import Coefficient, check_coefficient, coefficient_value
 from .conditions import AbstractBoundary, Dirichlet
 from .domain import Box
 from .fields import DerivativeKey, Fields, RecordingFields, parse_name
 
-Coefficient = float | str  # a number, or the name of an entry of ``params`` ("-name" negates)
 NonlinearFn = Callable[[Fields, Mapping[str, Any]], Mapping[str, Any]]
 
 
@@ -31,7 +31,10 @@ class PDE(eqx.Module):
         fields: names of the unknown fields, e.g. ``("u",)``.
         domain: the space(-time) box.
         params: named scalar parameters, referenced by coefficients and ``nonlinear``.
-        linear: ``{field: {derivative: coefficient}}``, e.g. ``{"u": {"u_xx": "nu"}}``.
+        linear: ``{field: {derivative: coefficient}}``, e.g. ``{"u": {"u_xx": "nu"}}``; a
+            coefficient is a number or an arithmetic expression of ``params``
+            (``"r - 1"``, ``"-(F + k)"``, ``"2*nu"``, ``"nu**2"``; see
+            :mod:`pdejax.pde.coefficients`), the same value for every solver.
         nonlinear: ``nonlinear(f, params) -> {field: value}``, e.g.
             ``lambda f, p: {"u": -f.u * f.u_x}``; fields left out contribute zero.
         initial: ``initial(x, params) -> {field: value}`` at one spatial point ``x`` of
@@ -102,8 +105,7 @@ class PDE(eqx.Module):
                 raise ValueError(f"linear term for unknown field {field!r}; fields are {self.fields}")
             for deriv, coef in terms.items():
                 parse_name(deriv, self.fields + self.velocities, domain.coords)  # raises on a bad name
-                if isinstance(coef, str) and coef.removeprefix("-") not in self.params:
-                    raise ValueError(f"coefficient {coef!r} of {deriv} is not in params {sorted(self.params)}")
+                check_coefficient(coef, self.params, f" of {deriv} in the equation of {field!r} (PDE {name!r})")
         self.linear_spec = tuple((f, tuple(t.items())) for f, t in linear.items())
         if domain.time is not None and initial is None:
             raise ValueError(f"PDE {name!r} evolves in time and needs an initial condition")
@@ -148,9 +150,8 @@ class PDE(eqx.Module):
         return {f: dict(t) for f, t in self.linear_spec}
 
     def coefficient(self, coef: Coefficient) -> Any:
-        if isinstance(coef, str):
-            return -self.params[coef[1:]] if coef.startswith("-") else self.params[coef]
-        return coef
+        """The value of a linear coefficient: a number, or an expression of ``params``."""
+        return coefficient_value(coef, self.params)
 
     def linear_terms(self, f: Fields) -> dict[str, Any]:
         """``L u`` per field (fields without linear terms are absent)."""
