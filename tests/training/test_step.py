@@ -183,3 +183,25 @@ def test_loggers_receive_every_record_and_are_closed():
         steps_per_call=5, log_every=10, loggers=[logger], progress=False)
     assert [r["step"] for r in logger.records] == [10, 20] and logger.closed
     assert logger.records[0]["lr"] == 0.1 and "fit" in logger.records[0]
+
+
+def test_schedule_free_run_saves_and_loads_its_evaluation_iterate(tmp_path):
+    cfg = tiny_config(optimizer={"name": "contrib.schedule_free_adamw", "learning_rate": 1e-2},
+                      train={"steps": 100, "eval_every": 100, "checkpoint_every": 100})
+    run = pdejax.train(cfg, run_dir=tmp_path / "sf", progress=False)
+    loaded = pdejax.load_run(tmp_path / "sf")
+    exp = pdejax.build(cfg)
+    from pdejax.training.loop import Schedule
+
+    ckpt = Checkpointer(tmp_path / "sf" / "checkpoints")
+    state, _ = Schedule(exp.method.model, exp.method.objective, exp.method.source, exp.phases, exp.combiner,
+                        exp.mesh, 0).restore(ckpt)
+    ckpt.close()
+    params = eqx.filter(state.model, eqx.is_array)
+    is_sf = lambda s: isinstance(s, optax.contrib.ScheduleFreeState)  # noqa: E731
+    (sf_state,) = [s for s in jax.tree.leaves(state.opt_state, is_leaf=is_sf) if is_sf(s)]
+    averaged = optax.contrib.schedule_free_eval_params(sf_state, params)
+    for a, b in zip(leaves(averaged), leaves(loaded.model)):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(leaves(params), leaves(loaded.model)))
+    assert run.summary["rel_l2"] == pytest.approx(exp.method.evaluator(loaded.model)["rel_l2"], rel=1e-6)
