@@ -18,9 +18,9 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..config.errors import ConfigError
-from ..pde import PDE, PDES, grid_for
+from ..pde import PDE, PDES, first_order_system, grid_for
 from ..pde.solve import etdrk4_stepper, from_fourier, to_fourier
-from ..spectral import ETDRK4, FourierGrid, dealias_fraction, rollout
+from ..spectral import ETDRK4, BlockETDRK4, FourierGrid, dealias_fraction, rollout
 from .generators import FIELD_AXIS, GENERATORS, TIME_AXIS, AbstractGenerator, ArraySpec
 
 Precision = Literal["float32", "float64"]
@@ -67,7 +67,8 @@ class SpectralTrajectories(AbstractGenerator):
         n_steps: steps per trajectory (a multiple of ``save_every``).
         save_every: steps between stored frames.
         initial: ``initial(key, grid, dtype) -> (*sizes)`` one field's initial condition,
-            drawn independently per evolving field.
+            drawn independently per evolving field (and per velocity ``u_t`` of a
+            ``second_order`` field, which is stored as a field too).
         precision: dtype of the solver.
         dealias: dealiasing rule of the nonlinear terms: ``"2/3"`` (default), ``"1/2"``
             (cubic terms), ``"none"`` or a fraction in ``(0, 1]`` (see
@@ -76,7 +77,7 @@ class SpectralTrajectories(AbstractGenerator):
 
     pde: PDE
     grid: FourierGrid
-    stepper: ETDRK4
+    stepper: ETDRK4 | BlockETDRK4
     n_steps: int = eqx.field(static=True)
     save_every: int = eqx.field(static=True)
     initial: Callable[..., Array] = eqx.field(static=True)
@@ -103,7 +104,8 @@ class SpectralTrajectories(AbstractGenerator):
 
     @property
     def fields(self) -> tuple[str, ...]:
-        return tuple(self.pde.evolving)
+        """The stored fields: the evolving ones, then the velocities ``u_t`` of ``second_order`` fields."""
+        return tuple(first_order_system(self.pde).evolving)
 
     @property
     def n_frames(self) -> int:
