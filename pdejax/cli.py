@@ -123,10 +123,11 @@ def _list() -> int:
     from .models import MODELS
     from .pde import PDES
     from .sampling import SAMPLERS
-    from .training import OPTIMIZERS, SCHEDULES
+    from .training import COMBINERS, OPTIMIZERS, SCHEDULES
 
     for title, entries in (("PDEs", PDES.describe()), ("models", MODELS.describe()),
-                           ("samplers", SAMPLERS.describe())):
+                           ("samplers", SAMPLERS.describe()),
+                           ("gradient combiners (optimizer.combine.name)", COMBINERS.describe())):
         print(f"{title}:")
         for name, doc in entries.items():
             print(f"  {name:<12} {doc}")
