@@ -75,7 +75,7 @@ def first_order_system(pde: PDE, *, block_terms: bool = True) -> PDE:
             linear[field] = {v: 1.0}
     nonlinear = None if pde.nonlinear is None else _VelocityEquations(pde.nonlinear, tuple(velocity.items()))
     return PDE(name=pde.name, fields=fields, domain=pde.domain, params=pde.params,
-               linear={f: t for f, t in linear.items() if t}, nonlinear=nonlinear, initial=pde.initial,
+               linear={f: linear[f] for f in fields if linear.get(f)}, nonlinear=nonlinear, initial=pde.initial,
                boundary=pde.boundary, constraints=pde.constraints)
 
 
