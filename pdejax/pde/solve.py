@@ -70,6 +70,9 @@ def _symbol(pde: PDE, grid: FourierGrid, terms: dict, dtype) -> np.ndarray:
 def linear_symbol(pde: PDE, grid: FourierGrid, dtype=None) -> Array:
     """Fourier symbol of each evolving field's linear terms in itself, shape
     ``(n_evolving, *rfft shape)``; real when every term is of even order."""
+    if pde.second_order:
+        raise ValueError(f"PDE {pde.name!r} has second_order fields {pde.second_order}: its linear part is a "
+                         "2x2 block per wavenumber, not a diagonal symbol (see block_etdrk4_stepper)")
     dtype = _default_dtype(dtype)
     diagonal, _ = _split_linear(pde)
     sym = np.stack([np.broadcast_to(_symbol(pde, grid, diagonal[f], dtype), grid.dealias_mask().shape)
