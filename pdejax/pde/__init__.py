@@ -32,6 +32,7 @@ from .mol import solve_mol as solve_mol
 from .mol import solve_steady_linear as solve_steady_linear
 from .second_order import block_etdrk4_stepper as block_etdrk4_stepper
 from .second_order import first_order_system as first_order_system
+from .second_order import initial_velocity_residual as initial_velocity_residual
 from .solve import etdrk4_stepper as etdrk4_stepper
 from .solve import initial_condition as initial_condition
 from .solve import spectral_solve as spectral_solve

@@ -6,7 +6,8 @@ the velocity is the field ``u_t`` of the first-order system, so the same right-h
 check, :func:`~pdejax.pde.grid_rhs`) work on :func:`first_order_system`; the spectral
 solver keeps each pair ``(u, u_t)`` in the exponential part of ETDRK4 as a 2×2 block per
 wavenumber (:func:`block_etdrk4_stepper`, :class:`~pdejax.spectral.BlockETDRK4`); a PINN
-differentiates ``u`` twice in ``t`` (:func:`~pdejax.pde.pointwise_residual`).
+differentiates ``u`` twice in ``t`` (:func:`~pdejax.pde.pointwise_residual`) and must meet
+the initial velocity too (:func:`initial_velocity_residual`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from ..spectral import FourierGrid
 from ..spectral.etdrk4_block import BlockETDRK4
@@ -77,6 +81,23 @@ def first_order_system(pde: PDE, *, block_terms: bool = True) -> PDE:
     return PDE(name=pde.name, fields=fields, domain=pde.domain, params=pde.params,
                linear={f: linear[f] for f in fields if linear.get(f)}, nonlinear=nonlinear, initial=pde.initial,
                boundary=pde.boundary, constraints=pde.constraints)
+
+
+def initial_velocity_residual(pde: PDE, fn, x: Float[Array, " dim"]) -> Float[Array, " second_order"]:
+    """``u_t(x, t0) - u_t0(x)`` for each ``second_order`` field (one ``jax.jvp`` of ``fn``
+    along ``t``): the initial condition a PINN must meet besides ``u(x, t0) = u0(x)``.
+
+    Args:
+        fn: maps a point ``[x..., t]`` of shape ``(dim + 1,)`` to the fields, ``(n_fields,)``.
+        x: a spatial point, shape ``(dim,)``.
+
+    Returns:
+        shape ``(len(pde.second_order),)``.
+    """
+    point = jnp.concatenate([x, jnp.full((1,), pde.domain.time[0], x.dtype)])
+    along_t = jnp.zeros_like(point).at[-1].set(1)
+    velocity = jax.jvp(fn, (point,), (along_t,))[1]
+    return velocity[jnp.asarray([pde.fields.index(f) for f in pde.second_order], int)] - pde.initial_velocities(x)
 
 
 def block_etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, **options) -> BlockETDRK4:

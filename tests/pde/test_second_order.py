@@ -16,6 +16,7 @@ from pdejax.pde import (
     grid_for,
     initial_condition,
     initial_fields,
+    initial_velocity_residual,
     pointwise_residual,
     solve_mol,
     spectral_solve,
@@ -86,6 +87,9 @@ def test_exact_solution_has_round_off_pinn_residual(gamma):
     assert float(jnp.max(jnp.abs(residual))) <= 1e-12 * OMEGA**2
     wrong = lambda p: jnp.cos(K * p[:1] - 1.01 * omega * p[1])  # noqa: E731
     assert float(jnp.max(jnp.abs(pointwise_residual(pde, wrong, points[0])))) > 1e-3
+    velocity = jax.vmap(lambda x: initial_velocity_residual(pde, exact, x))(points[:, :1])
+    assert velocity.shape == (256, 1) and float(jnp.max(jnp.abs(velocity))) <= 1e-13
+    assert float(jnp.abs(initial_velocity_residual(pde, wrong, points[0, :1])[0])) > 1e-3
 
 
 def sine_gordon() -> PDE:
