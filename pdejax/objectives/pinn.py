@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ..pde import PDE, Dirichlet, Periodic, pointwise_residual
+from ..pde import PDE, Dirichlet, Periodic, initial_velocity_residual, pointwise_residual
 from ..pde.autodiff import Mode
 from .base import AbstractObjective, Losses
 
@@ -25,7 +25,9 @@ class PINNField(eqx.Module):
 
     with ``φ = ∏(1 - z_i²)`` vanishing on a Dirichlet boundary (``φ = 1`` if periodic),
     so initial and boundary conditions hold exactly and the loss is the residual only.
-    (For Dirichlet data the initial condition must match the boundary value.)
+    A field second order in time is ``u0(x) + (t - t0) u_t0(x) + τ² φ(x) net(·)``: its
+    initial velocity holds exactly too. (For Dirichlet data the initial condition must
+    match the boundary value, and an initial velocity vanish there.)
 
     Call it on one point ``[x..., t]`` of shape ``(dim + 1,)``; it returns the fields,
     shape ``(n_fields,)``. ``jax.vmap`` batches it.
@@ -64,15 +66,23 @@ class PINNField(eqx.Module):
         tau = (z[dim] + 1) / 2
         # Constraint fields (no time derivative, no initial condition) are not pinned at t0.
         tau = jnp.where(jnp.asarray([k in self.pde.constraints for k in self.pde.fields]), 1.0, tau)
-        return self.pde.initial_values(point[:dim]) + tau * phi * out
+        base = self.pde.initial_values(point[:dim])
+        if self.pde.second_order:  # u0 + (t - t0) u_t0 + τ² φ net: value and velocity hold at t0
+            second = jnp.asarray([k in self.pde.second_order for k in self.pde.fields])
+            idx = jnp.asarray([self.pde.fields.index(k) for k in self.pde.second_order])
+            velocity = jnp.zeros_like(base).at[idx].set(self.pde.initial_velocities(point[:dim]))
+            base = base + (point[dim] - self.pde.domain.time[0]) * velocity
+            tau = jnp.where(second, tau**2, tau)
+        return base + tau * phi * out
 
 
 class PINN(AbstractObjective):
     """PINN objective: mean squared PDE residual at collocation points (+ IC/BC terms).
 
-    Loss terms: ``residual``; with soft constraints also ``initial`` (evolution problems)
-    and ``boundary``. Residuals are computed at single points by forward-mode autodiff
-    from the PDE definition and vmapped over the points. The batch holds points:
+    Loss terms: ``residual``; with soft constraints also ``initial`` (evolution
+    problems; values, and velocities of fields second order in time) and ``boundary``.
+    Residuals are computed at single points by forward-mode autodiff from the PDE
+    definition and vmapped over the points. The batch holds points:
     ``{"interior": (n, d), "initial": (n_initial, dim), "boundary": (n_boundary, d)}``
     (:class:`pdejax.sampling.CollocationSource` draws them).
 
@@ -142,6 +152,9 @@ class PINN(AbstractObjective):
             target = jax.vmap(self.pde.initial_values)(x)
             evolving = jnp.asarray([k in self.pde.evolving for k in self.pde.fields])
             losses["initial"] = jnp.mean(jnp.sum(jnp.where(evolving, pred - target, 0) ** 2, axis=-1))
+            if self.pde.second_order:  # and the initial velocity, by one forward-mode derivative in t
+                velocity = jax.vmap(lambda p: initial_velocity_residual(self.pde, model, p))(x)
+                losses["initial"] = losses["initial"] + jnp.mean(jnp.sum(velocity**2, axis=-1))
         if "boundary" in batch:
             pts = batch["boundary"]
             pred = jax.vmap(model)(pts)
