@@ -160,3 +160,15 @@ def test_trajectory_generator_stores_the_velocity():
     sample = gen.sample(jax.random.PRNGKey(0))["tensor"]
     assert sample.shape == gen.arrays["tensor"].shape == (3, 16, 2)
     assert bool(jnp.all(jnp.isfinite(sample)))
+
+
+def test_library_klein_gordon_plane_wave_is_exact_at_a_large_step(x64):
+    from pdejax.pde import PDES, grid_for, initial_condition, spectral_solve
+
+    pde = PDES.build("klein_gordon", {"m": 1.0, "mode": 3}, where="pde")
+    grid = grid_for(pde, 64)  # k_max = 32: dt * k_max = 8, far beyond an explicit scheme's limit
+    traj = spectral_solve(pde, grid, initial_condition(pde, grid), dt=0.25, n_steps=4)
+    x = np.asarray(grid.coordinates()[0])
+    exact = pde.exact(np.stack([x, np.ones_like(x)], axis=1), pde.params)[:, 0]
+    assert traj.shape == (5, 2, 64)  # u and u_t
+    assert np.max(np.abs(np.asarray(traj[-1, 0]) - exact)) < 1e-12

@@ -172,3 +172,31 @@ def fisher_kpp(diffusion: float = 0.01, rate: float = 1.0, length: float = 10.0,
         initial=lambda x, p: {"u": jnp.exp(-(((x[0] - length / 2) / width) ** 2))},
         boundary=Periodic(),
     )
+
+
+@PDES.register("klein_gordon")
+def klein_gordon(c: float = 1.0, m: float = 1.0, g: float = 0.0, length: float = 2 * math.pi, mode: int = 1,
+                 t_final: float = 1.0) -> PDE:
+    """Klein–Gordon u_tt = c² u_xx - m² u - g u³ (second order in time), periodic, plane-wave start.
+
+    ``u0 = cos(k x)``, ``u_t0 = ω sin(k x)`` with ``k = 2π mode / length`` and
+    ``ω² = c² k² + m²``: for ``g = 0`` the solution is the travelling wave
+    ``cos(k x - ω t)`` (the exact reference); ``g > 0`` is the cubic (φ⁴) equation.
+    """
+    if c <= 0:
+        raise ConfigError("c", c, "a positive wave speed")
+    k = 2 * math.pi * mode / length
+    omega = math.sqrt(c**2 * k**2 + m**2)
+
+    def exact(points, params):
+        return np.cos(k * points[:, :1] - omega * points[:, 1:])
+
+    return PDE(
+        name="klein_gordon", fields=("u",), domain=Box(x=(0.0, length), t=(0.0, t_final)),
+        params={"c": c, "m": m, "g": g}, second_order=("u",),
+        linear={"u": {"u_xx": "c**2", "u": "-m**2"}},
+        nonlinear=(lambda f, p: {"u": -p["g"] * f.u**3}) if g else None,
+        initial=lambda x, p: {"u": jnp.cos(k * x[0]), "u_t": omega * jnp.sin(k * x[0])},
+        boundary=Periodic(),
+        exact=exact if g == 0 else None,
+    )
