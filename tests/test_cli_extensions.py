@@ -5,7 +5,6 @@ Registries are process-global, so each test registers its PDE or generator under
 
 from __future__ import annotations
 
-import inspect
 import sys
 import uuid
 
@@ -169,10 +168,6 @@ def test_a_broken_entry_point_is_named(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_train_with_a_pde_from_a_file(tmp_path, tiny, monkeypatch, capsys):
-    from pdejax import experiment
-
-    if "imports" not in inspect.signature(experiment.train).parameters:
-        pytest.skip("experiment.train(..., imports=...) is not there yet")
     name = unique("heat")
     (tmp_path / "my_heat.py").write_text(
         "from pdejax.pde import PDES\n"

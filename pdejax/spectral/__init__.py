@@ -17,6 +17,7 @@ from .dft import truncated_rfftn_reversed as truncated_rfftn_reversed
 from .elliptic import DarcySolution as DarcySolution
 from .elliptic import solve_darcy as solve_darcy
 from .etdrk4 import ETDRK4 as ETDRK4
+from .etdrk4 import AbstractETDRK4 as AbstractETDRK4
 from .etdrk4 import rollout as rollout
 from .etdrk4_block import BlockETDRK4 as BlockETDRK4
 from .fourier import FourierGrid as FourierGrid

@@ -18,7 +18,47 @@ import numpy as np
 from jaxtyping import Array, Complex
 
 
-class ETDRK4(eqx.Module):
+class AbstractETDRK4(eqx.Module):
+    """The four Cox–Matthews stages, shared by :class:`ETDRK4` (diagonal linear part) and
+    :class:`~pdejax.spectral.BlockETDRK4` (2×2 blocks per mode). Subclass this: set the
+    fields in ``__init__`` and say how a coefficient acts on a state in :meth:`apply`."""
+
+    dt: float = eqx.field(static=True)
+    nonlinear: Callable[[Array, Array], Array] = eqx.field(static=True)
+    e: Array
+    e2: Array
+    q: Array
+    f1: Array
+    f2: Array
+    f3: Array
+
+    def apply(self, coefficient: Array, v: Array) -> Array:
+        """``coefficient`` acting on the state ``v`` (a product per mode)."""
+        return coefficient * v
+
+    def __call__(self, v: Array, t: Array | float) -> Array:
+        """The state a time ``dt`` after ``v``, which is the state at time ``t``."""
+        n, half, mul = self.nonlinear, t + self.dt / 2, self.apply
+        nv = n(v, t)
+        a = mul(self.e2, v) + mul(self.q, nv)
+        na = n(a, half)
+        b = mul(self.e2, v) + mul(self.q, na)
+        nb = n(b, half)
+        c = mul(self.e2, a) + mul(self.q, 2 * nb - nv)
+        nc = n(c, t + self.dt)
+        return mul(self.e, v) + mul(self.f1, nv) + 2 * mul(self.f2, na + nb) + mul(self.f3, nc)
+
+
+def cast_coefficients(coefs: list[np.ndarray], symbol: np.ndarray, dtype=None) -> list[Array]:
+    """Host float64/complex128 coefficients as device arrays of the state's precision:
+    real for a real symbol (the contour means' imaginary parts are round-off), else complex."""
+    real = jnp.dtype(dtype if dtype is not None else jnp.zeros(()).dtype)
+    if np.isrealobj(symbol) or bool(np.all(np.imag(symbol) == 0)):
+        return [jnp.asarray(np.real(c), real) for c in coefs]
+    return [jnp.asarray(c, jnp.result_type(real, 1j)) for c in coefs]
+
+
+class ETDRK4(AbstractETDRK4):
     """One ETDRK4 step of size ``dt`` for ``û_t = L̂ û + N̂(û, t)``: ``step(v̂, t) -> v̂(t + dt)``.
 
     ``N̂`` is evaluated at the Cox–Matthews stage times ``t, t + dt/2, t + dt/2, t + dt``.
@@ -43,15 +83,6 @@ class ETDRK4(eqx.Module):
         True
     """
 
-    dt: float = eqx.field(static=True)
-    nonlinear: Callable[[Array, Array], Array] = eqx.field(static=True)
-    e: Array
-    e2: Array
-    q: Array
-    f1: Array
-    f2: Array
-    f3: Array
-
     def __init__(self, symbol: Complex[Array, "..."], nonlinear: Callable[[Array, Array], Array], dt: float,
                  contour_points: int = 32, dtype=None):
         self.dt, self.nonlinear = dt, nonlinear
@@ -72,24 +103,7 @@ class ETDRK4(eqx.Module):
                  dt * mean((-4 - lr + np.exp(lr) * (4 - 3 * lr + lr**2)) / lr**3),
                  dt * mean((2 + lr + np.exp(lr) * (-2 + lr)) / lr**3),
                  dt * mean((-4 - 3 * lr - lr**2 + np.exp(lr) * (4 - lr)) / lr**3)]
-        real = jnp.dtype(dtype if dtype is not None else jnp.zeros(()).dtype)
-        if real_symbol:
-            coefs = [jnp.asarray(np.real(c), real) for c in coefs]
-        else:
-            coefs = [jnp.asarray(c, jnp.result_type(real, 1j)) for c in coefs]
-        self.e, self.e2, self.q, self.f1, self.f2, self.f3 = coefs
-
-    def __call__(self, v: Array, t: Array | float) -> Array:
-        """The state a time ``dt`` after ``v``, which is the state at time ``t``."""
-        n, half = self.nonlinear, t + self.dt / 2
-        nv = n(v, t)
-        a = self.e2 * v + self.q * nv
-        na = n(a, half)
-        b = self.e2 * v + self.q * na
-        nb = n(b, half)
-        c = self.e2 * a + self.q * (2 * nb - nv)
-        nc = n(c, t + self.dt)
-        return self.e * v + nv * self.f1 + 2 * (na + nb) * self.f2 + nc * self.f3
+        self.e, self.e2, self.q, self.f1, self.f2, self.f3 = cast_coefficients(coefs, sym, dtype)
 
 
 def rollout(step: Callable[[Array, Array], Array], n_steps: int, save_every: int = 1, *,

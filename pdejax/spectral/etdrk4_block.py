@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex
+
+from .etdrk4 import AbstractETDRK4, cast_coefficients
 
 # The ETDRK4 (Cox–Matthews) coefficients as functions of z = dt·λ, times dt where they
 # carry it; the same formulas as pdejax.spectral.ETDRK4.
@@ -125,7 +126,7 @@ def matrix_coefficients(symbol: Complex[np.ndarray, "n n *modes"], dt: float,
     return out
 
 
-class BlockETDRK4(eqx.Module):
+class BlockETDRK4(AbstractETDRK4):
     """One ETDRK4 step ``v̂(t) -> v̂(t + dt)`` for ``v̂_t = M̂ v̂ + N̂(v̂, t)`` with ``M̂`` a
     block-diagonal matrix per mode (blocks of size 1 or 2), kept whole in the exponential part.
 
@@ -149,15 +150,6 @@ class BlockETDRK4(eqx.Module):
         True
     """
 
-    dt: float = eqx.field(static=True)
-    nonlinear: Callable[[Array, Array], Array] = eqx.field(static=True)
-    e: Array
-    e2: Array
-    q: Array
-    f1: Array
-    f2: Array
-    f3: Array
-
     def __init__(self, symbol: Complex[Array, "n n *modes"], nonlinear: Callable[[Array, Array], Array],
                  dt: float, contour_points: int = 64, dtype=None):
         self.dt, self.nonlinear = dt, nonlinear
@@ -165,25 +157,8 @@ class BlockETDRK4(eqx.Module):
         if sym.ndim < 2 or sym.shape[0] != sym.shape[1]:
             raise ValueError(f"symbol must have shape (n, n, *modes), got {sym.shape}")
         coefs = matrix_coefficients(sym, dt, contour_points)
-        real = jnp.dtype(dtype if dtype is not None else jnp.zeros(()).dtype)
-        if np.isrealobj(sym) or bool(np.all(np.imag(sym) == 0)):
-            coefs = [jnp.asarray(np.real(c), real) for c in coefs]
-        else:
-            coefs = [jnp.asarray(c, jnp.result_type(real, 1j)) for c in coefs]
-        self.e, self.e2, self.q, self.f1, self.f2, self.f3 = coefs
+        self.e, self.e2, self.q, self.f1, self.f2, self.f3 = cast_coefficients(coefs, sym, dtype)
 
-    def __call__(self, v: Complex[Array, "n *modes"], t: Array | float) -> Complex[Array, "n *modes"]:
-        """The state a time ``dt`` after ``v``, which is the state at time ``t``."""
-        n, half = self.nonlinear, t + self.dt / 2
-
-        def mul(c, x):
-            return jnp.einsum("ij...,j...->i...", c, x)
-
-        nv = n(v, t)
-        a = mul(self.e2, v) + mul(self.q, nv)
-        na = n(a, half)
-        b = mul(self.e2, v) + mul(self.q, na)
-        nb = n(b, half)
-        c = mul(self.e2, a) + mul(self.q, 2 * nb - nv)
-        nc = n(c, t + self.dt)
-        return mul(self.e, v) + mul(self.f1, nv) + 2 * mul(self.f2, na + nb) + mul(self.f3, nc)
+    def apply(self, coefficient: Array, v: Complex[Array, "n *modes"]) -> Complex[Array, "n *modes"]:
+        """A matrix per mode times the state's vector per mode."""
+        return jnp.einsum("ij...,j...->i...", coefficient, v)
