@@ -160,4 +160,27 @@ def load_config(source: str | Path | Mapping[str, Any] | ExperimentConfig, overr
 
 
 def to_yaml(config: ExperimentConfig) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The config as YAML that :func:`load_config` reads back to an equal config.
+
+    Values are dumped as JSON types (paths as strings, tuples as lists), but mapping
+    keys keep their type: pydantic's JSON mode would turn ``boundaries_and_scales:
+    {10: 0.5}`` into ``'10': 0.5``, which optax cannot use.
+
+    >>> from pdejax.config.loading import load_config
+    >>> cfg = load_config({"pde": {"name": "burgers"}, "model": {"name": "mlp"}, "optimizer": {
+    ...     "learning_rate": {"name": "piecewise_constant_schedule", "init_value": 1e-3,
+    ...                       "boundaries_and_scales": {10: 0.5}}}})
+    >>> "10: 0.5" in to_yaml(cfg)
+    True
+    """
+    return yaml.safe_dump(_typed_keys(config.model_dump(), config.model_dump(mode="json")), sort_keys=False)
+
+
+def _typed_keys(python: Any, json_ready: Any) -> Any:
+    """``json_ready`` with the int, float and bool mapping keys of ``python`` restored."""
+    if isinstance(python, Mapping) and isinstance(json_ready, Mapping) and len(python) == len(json_ready):
+        return {(k if isinstance(k, (int, float, bool)) else j): _typed_keys(python[k], json_ready[j])
+                for k, j in zip(python, json_ready)}
+    if isinstance(python, (list, tuple)) and isinstance(json_ready, list) and len(python) == len(json_ready):
+        return [_typed_keys(p, j) for p, j in zip(python, json_ready)]
+    return json_ready

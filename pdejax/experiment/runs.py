@@ -56,6 +56,12 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def read_history(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -71,6 +77,59 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[dist] = "unknown"
     return out
+
+
+# What a resumed run may change: how long it trains, how it logs, evaluates and
+# checkpoints, and how it is laid out on devices. ``parallel.data`` only changes the
+# sharding of the batches (the state is replicated and restores onto any mesh; batches
+# are a function of (seed, step)), and ``data.stream`` only how the same file is read.
+# Everything else shapes the saved state or what it means, and is refused.
+RESUMABLE = ("name", "train.steps", "train.steps_per_call", "train.log_every", "train.eval_every",
+             "train.checkpoint_every", "train.keep_checkpoints", "train.progress", "train.plots",
+             "evaluation", "parallel.data", "data.stream")
+
+_WHAT = {"model": "the model (the shapes of its parameters)", "pde": "the PDE", "data": "the data",
+         "objective": "the objective", "optimizer": "the optimizer (its state and learning rate)",
+         "lbfgs": "the L-BFGS phase", "dtype": "the dtype (the saved arrays are {old})",
+         "seed": "the seed (its initial state and batches)", "imports": "the imported extensions"}
+
+
+def check_resumable(stored: ExperimentConfig, new: ExperimentConfig) -> None:
+    """ConfigError naming the first key where ``new`` changes what a resume of a run
+    with config ``stored`` cannot change (see ``RESUMABLE``).
+
+    >>> from pdejax.config.loading import load_config
+    >>> base = {"pde": {"name": "burgers"}, "model": {"name": "mlp", "width": 8}}
+    >>> old = load_config(base)
+    >>> check_resumable(old, load_config(base, ["train.steps=20000", "train.log_every=500"]))
+    >>> check_resumable(old, load_config(base, ["model.width=32"]))
+    Traceback (most recent call last):
+    ...
+    pdejax.config.errors.ConfigError: model.width = 32 is invalid: expected the stored run's value 8: a \
+resumed run cannot change the model (the shapes of its parameters); start a new run (--run-dir) instead.
+    """
+    for key, old, value in _differences(stored.model_dump(), new.model_dump()):
+        if any(key == k or key.startswith(k + ".") for k in RESUMABLE):
+            continue
+        what = _WHAT.get(key.split(".")[0], f"{key}").format(old=old)
+        raise ConfigError(key, value, f"the stored run's value {old!r}: a resumed run cannot change {what}; "
+                          "start a new run (--run-dir) instead")
+
+
+def _differences(old: Any, new: Any, prefix: str = ""):
+    """``(dotted key, old, new)`` for each leaf where two dumped configs differ, in order."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in list(old) + [k for k in new if k not in old]:
+            yield from _differences(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))
+    elif old != new or type(old) is not type(new):
+        yield prefix, old, new
+
+
+def checkpoint_steps(directory: Path) -> list[int]:
+    """The numbered checkpoint folders in ``directory`` (none if it is missing)."""
+    if not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 def save_model(path: Path, model: Any) -> None:
@@ -112,7 +171,7 @@ def load_run(run_dir: str | Path, *, imports: Sequence[str] = ()) -> Run:
                     raise ConfigError("run directory", str(directory), "a run with a saved model or checkpoint")
                 schedule = Schedule(method.model, method.objective, method.source, exp.phases, exp.combiner,
                                     exp.mesh, cfg.seed)
-                state, i = schedule.restore(ckpt)
+                state, i, _ = schedule.restore_readable(ckpt, set_aside=False)
                 model = method.physical(schedule.steps[i].evaluation_model(state))
             finally:
                 ckpt.close()

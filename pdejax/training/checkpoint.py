@@ -9,6 +9,7 @@ restoring needs an abstract target with the same structure, then ``eqx.combine``
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,18 @@ class Checkpointer:
         out = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
         return out.state, out.meta
+
+    def set_aside(self, step: int) -> Path:
+        """Move checkpoint ``step`` (a damaged one) to ``<directory>.damaged/<step>[.n]``
+        so the step can be saved again; returns where it went."""
+        aside = self.directory.with_name(self.directory.name + ".damaged")
+        aside.mkdir(parents=True, exist_ok=True)
+        dest, n = aside / str(step), 1
+        while dest.exists():
+            dest, n = aside / f"{step}.{n}", n + 1
+        os.replace(self.directory / str(step), dest)
+        self._manager.reload()
+        return dest
 
     def close(self) -> None:
         self._manager.close()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,8 @@ import numpy as np
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from .._signals import catch_signals
+from .._signals import catch_signals, fault_point
+from ..config.errors import ConfigError
 from ..objectives import AbstractObjective
 from ..parallel import data_mesh
 from .checkpoint import Checkpointer
@@ -94,12 +96,49 @@ class Schedule:
         # input buffers, so hand it private copies.
         return self.steps[i].place(eqx.combine(jax.block_until_ready(arrays), static)), i
 
+    def restore_readable(self, checkpointer: Checkpointer, *, set_aside: bool = True
+                         ) -> tuple[TrainState, int, list[str]]:
+        """``(state, phase index, notes)`` from the newest checkpoint that restores.
+
+        Damaged checkpoints (metadata or manifest missing, data files emptied or
+        truncated) are skipped, newest first, with one note each ("checkpoint 200
+        skipped: ..."). With ``set_aside`` the skipped ones are moved out of the way
+        (:meth:`Checkpointer.set_aside`, nothing is deleted) once an older one has
+        restored, so training can save those steps again. None readable: ConfigError
+        naming the checkpoints directory, and nothing is moved.
+        """
+        notes: list[str] = []
+        skipped: list[int] = []
+        for step in reversed(checkpointer.all_steps()):
+            try:
+                state, i = self.restore(checkpointer, step)
+            except _DAMAGED as err:
+                reason = " ".join(str(err).split())
+                notes.append(f"checkpoint {step} skipped: {type(err).__name__}: "
+                             f"{reason[:200] + '...' if len(reason) > 200 else reason}")
+                skipped.append(step)
+                continue
+            if set_aside:
+                for bad in skipped:
+                    notes.append(f"checkpoint {bad} moved to {checkpointer.set_aside(bad)}")
+            return state, i, notes
+        raise ConfigError("--resume", str(checkpointer.directory),
+                          "a checkpoints directory with a readable checkpoint; none of "
+                          f"{checkpointer.all_steps()} restores ({'; '.join(notes) or 'none saved'})")
+
+
+# What orbax raises for a damaged checkpoint: a missing item or metadata file (KeyError,
+# FileNotFoundError), an emptied or truncated data file or JSON (ValueError from
+# tensorstore, JSONDecodeError); a bad phase index in the metadata (IndexError).
+_DAMAGED = (KeyError, IndexError, ValueError, OSError)
+
 
 def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[AbstractPhase], *,
         evaluator: AbstractEvaluator | None = None, combiner: GradientCombiner | None = None, seed: int = 0,
         steps_per_call: int = 100, log_every: int = 100, eval_every: int = 1000,
         checkpointer: Checkpointer | None = None, checkpoint_every: int = 1000, resume: bool = False,
-        mesh: Mesh | None = None, loggers: Sequence[AbstractLogger] = (), progress: bool = True) -> FitResult:
+        mesh: Mesh | None = None, loggers: Sequence[AbstractLogger] = (), progress: bool = True,
+        on_start: Callable[[int | None], None] | None = None) -> FitResult:
     """Train ``model`` on ``objective`` with batches from ``source`` through ``phases``.
 
     Each phase makes its compiled step (:func:`~pdejax.training.make_step`); each call
@@ -109,7 +148,13 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
     source (drawn inside the step) or a host source (its batches are fed to the step).
     Evaluation and the returned model use the optimizer's evaluation iterate.
 
+    With ``resume``, the newest readable checkpoint is restored (damaged newer ones are
+    skipped with a note on stderr and in ``FitResult.notes``). ``on_start(resumed_from)``
+    is called once the state is ready, before the first step: a caller records what
+    a resumed run changes there, so a resume that cannot start changes nothing.
+
     Raises:
+        ConfigError: ``resume`` and no checkpoint restores.
         NonFiniteLoss: a loss term is NaN/inf; nothing from that call is saved.
         Interrupted: SIGINT/SIGTERM; a checkpoint of the current step was saved.
     """
@@ -118,16 +163,20 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
     host = None if isinstance(source, AbstractDeviceSource) or source is None else source
     total = schedule.ends[-1] if schedule.ends else 0
     resumed_from = None
+    notes: list[str] = []
     if resume and checkpointer is not None and checkpointer.latest_step() is not None:
-        state, phase_idx = schedule.restore(checkpointer)
+        state, phase_idx, notes = schedule.restore_readable(checkpointer)
+        for note in notes:
+            print(f"pdejax: {note}", file=sys.stderr)
         resumed_from = int(state.step)
     else:
         state, phase_idx = schedule.initial(), 0
+    if on_start is not None:
+        on_start(resumed_from)
 
     compiled: dict[tuple[int, int], Any] = {}
     compile_s = 0.0
     history: list[Record] = []
-    notes: list[str] = []
     metrics: dict[str, float] = {}
 
     def evaluate(i: int, state: TrainState) -> dict[str, float]:
@@ -137,6 +186,7 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
         if checkpointer is not None:
             checkpointer.save(step, eqx.filter(state, eqx.is_array),
                               {"step": step, "phase": i, "phase_name": type(schedule.phases[i]).__name__})
+            fault_point(f"train:after_checkpoint:{step}")
 
     step = int(state.step)
     t_start = time.perf_counter()
@@ -144,6 +194,7 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
                mininterval=0.5, desc="train")
     try:
         with catch_signals() as received:
+            fault_point("train:before_first_step")
             while phase_idx < len(schedule.phases):
                 end, phase, runner = schedule.ends[phase_idx], schedule.phases[phase_idx], schedule.steps[phase_idx]
                 stalled = False
