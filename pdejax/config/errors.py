@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 
@@ -46,16 +47,51 @@ class ConfigError(ValueError):
         first = error if error is not None else err.errors()[0]
         loc = [str(p) for p in first["loc"]]
         key = ".".join(p for p in (prefix, *loc) if p)
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigError):  # a validator's own check: its key is relative to loc
+            return cls(".".join(p for p in (key, cause.key) if p), cause.value, cause.valid)
         if first["type"] == "extra_forbidden":
             return cls.unknown_key(key, first.get("input"), _fields_at(root, loc[:-1]))
         if first["type"] == "missing":
             return cls(key, None, "a value",
                        message=f"missing required config key {key!r}")
-        msg = first["msg"]
-        valid = (msg[0].lower() + msg[1:]) if msg else "a valid value"
-        for prefix_text in ("input should be ", "value error, ", "assertion failed, "):
-            valid = valid.removeprefix(prefix_text)
-        return cls(key, first.get("input"), valid)
+        members = _union_members(err, first)
+        if members:  # `float | dict`: name the key, not pydantic's tag of the union member
+            tag, alternatives = members
+            key = ".".join(p for p in (prefix, *loc[:tag]) if p)
+            return cls(key, first.get("input"), " or ".join(dict.fromkeys(_valid(e) for e in alternatives)))
+        return cls(key, first.get("input"), _valid(first))
+
+
+def _valid(error: dict) -> str:
+    msg = error["msg"]
+    valid = (msg[0].lower() + msg[1:]) if msg else "a valid value"
+    for prefix_text in ("input should be ", "value error, ", "assertion failed, "):
+        valid = valid.removeprefix(prefix_text)
+    return valid
+
+
+def _union_members(err: Any, first: dict) -> tuple[int, list[dict]] | None:
+    """``(index of the union tag in first's loc, the errors of every member)`` when
+    ``first`` is one member's error of a union, else None."""
+    if err is None or not hasattr(err, "errors"):
+        return None
+    errors = err.errors()
+    loc = tuple(first["loc"])
+    offset = len(errors[0]["loc"]) - len(loc) if errors else 0  # `first` may have had its loc shortened
+    for i in range(len(loc) - 1, -1, -1):
+        if not isinstance(loc[i], str) or not _TYPE_TAG.match(loc[i]):
+            continue
+        full = i + offset
+        same = [e for e in errors if len(e["loc"]) > full and tuple(e["loc"][offset:full]) == loc[:i]
+                and isinstance(e["loc"][full], str) and _TYPE_TAG.match(e["loc"][full])]
+        if len({e["loc"][full] for e in same}) > 1:
+            return i, same
+    return None
+
+
+_TYPE_TAG = re.compile(r"^(float|int|str|bool|none|[a-z-]+\[.*\]|constrained-[a-z]+|function-[a-z]+.*|"
+                       r"dict\[.*\]|list\[.*\]|tuple\[.*\]|literal\[.*\])$")
 
 
 def _fields_at(root: Any, loc: list[str]) -> list[str]:

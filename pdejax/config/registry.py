@@ -34,6 +34,7 @@ from typing import Any
 import pydantic
 
 from .errors import ConfigError
+from .strict import StrictFloat, StrictInt
 
 
 class Registry:
@@ -100,15 +101,14 @@ def suggest(name: str, valid: list[str]) -> str:
     return "one of " + ", ".join(valid) + hint
 
 
-_SIMPLE = (int, float, bool, str)
-
-
 def validate_call_args(fn: Callable[..., Any], args: Mapping[str, Any], *, where: str,
                        provided: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Type-check ``args`` against ``fn``'s keyword parameters with pydantic.
 
-    Parameters without a simple annotation are accepted as given; unknown names and
-    missing required parameters are ConfigErrors naming ``where.<arg>``.
+    ``int`` and ``float`` parameters (and array-like scalars such as optax's
+    ``jax.typing.ArrayLike``) refuse booleans and nan/inf; parameters without such a
+    simple annotation are accepted as given; unknown names and missing required
+    parameters are ConfigErrors naming ``where.<arg>``.
     """
     sig = inspect.signature(fn)
     params = {n: p for n, p in sig.parameters.items()
@@ -127,12 +127,11 @@ def validate_call_args(fn: Callable[..., Any], args: Mapping[str, Any], *, where
         ann = hints.get(n, p.annotation)
         if isinstance(ann, str):
             ann = {"int": int, "float": float, "bool": bool, "str": str}.get(ann, Any)
-        if ann is inspect.Parameter.empty or not _is_simple(ann):
-            ann = Any
+        ann = config_type(ann) if ann is not inspect.Parameter.empty else Any
         default = ... if p.default is inspect.Parameter.empty else p.default
         fields[n] = (ann, default)
     model = pydantic.create_model(f"{fn.__name__}_args", __config__=pydantic.ConfigDict(
-        extra="allow" if accepts_any else "forbid", arbitrary_types_allowed=True), **fields)
+        extra="allow" if accepts_any else "forbid", arbitrary_types_allowed=True, allow_inf_nan=False), **fields)
     try:
         validated = model.model_validate(dict(args))
     except pydantic.ValidationError as err:
@@ -140,14 +139,47 @@ def validate_call_args(fn: Callable[..., Any], args: Mapping[str, Any], *, where
     return {k: getattr(validated, k) for k in args} | (validated.model_extra or {})
 
 
-def _is_simple(ann: Any) -> bool:
-    if ann in _SIMPLE:
-        return True
+_STRICT = {int: StrictInt, float: StrictFloat, bool: bool, str: str, type(None): type(None)}
+
+
+def config_type(ann: Any) -> Any:
+    """The pydantic type a config value for a parameter annotated ``ann`` is checked as.
+
+    ``int``/``float`` become strict (no booleans, no nan/inf; ints pass as floats);
+    unions, tuples, lists and literals of those keep their shape; a union of scalar
+    array types (``jax.typing.ArrayLike``, optax's ``Numeric``) is a float;
+    anything else (callables, arrays, modules) is accepted as given (``Any``).
+    """
+    if ann in _STRICT:
+        return _STRICT[ann]
     origin = typing.get_origin(ann)
-    if origin in (typing.Union, types.UnionType):
-        return all(a in _SIMPLE or a is type(None) for a in typing.get_args(ann))
-    if origin in (tuple, list):
-        return all(a in _SIMPLE or a is Ellipsis for a in typing.get_args(ann))
+    args = typing.get_args(ann)
     if origin is typing.Literal:
-        return True
-    return False
+        return ann
+    if origin in (typing.Union, types.UnionType):
+        simple = [a for a in args if a in _STRICT]
+        if _array_like(args):  # a scalar hyperparameter that may also be an array: a number in a config
+            return StrictFloat | None if type(None) in args else StrictFloat
+        if len(simple) == len(args):
+            return typing.Union[tuple(_STRICT[a] for a in args)]  # noqa: UP007
+        return Any
+    if origin in (tuple, list) and args and all(a in _STRICT or a is Ellipsis for a in args):
+        inner = tuple(a if a is Ellipsis else _STRICT[a] for a in args)
+        return tuple[inner] if origin is tuple else list[inner[0]]
+    return Any
+
+
+def _array_like(members: tuple[Any, ...]) -> bool:
+    """Whether a union's members are numbers and arrays (``ArrayLike``), nothing callable or textual."""
+    import jax
+    import numpy as np
+
+    def is_array(a: Any) -> bool:
+        return isinstance(a, type) and issubclass(a, (np.ndarray, jax.Array))
+
+    def is_scalar(a: Any) -> bool:
+        return a in (int, float, bool, complex) or isinstance(a, type) and issubclass(a, (np.number, np.bool_))
+
+    return (any(a in (int, float) or isinstance(a, type) and issubclass(a, np.number) for a in members)
+            and any(is_array(a) for a in members)
+            and all(is_array(a) or is_scalar(a) or a is type(None) for a in members))

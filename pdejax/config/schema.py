@@ -21,9 +21,20 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Union
 
 import pydantic
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from .errors import ConfigError
 from .paths import resolve_config_relative, resolve_data_path
+from .strict import bool_for_number, first_non_finite
 
 
 def _config_path(value: str | None, info: ValidationInfo) -> str | None:
@@ -45,7 +56,23 @@ DataPath = Annotated[str, AfterValidator(_data_path)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """A config section: unknown keys, booleans where numbers belong and nan/inf are refused."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, data: Any) -> Any:
+        # pydantic's lax mode reads `true` as 1 where an int is expected: not a count.
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name) if isinstance(name, str) else None
+                where = bool_for_number(field.annotation, value) if field is not None else None
+                if where is not None:
+                    raise ConfigError(".".join((name, *where)), True, "a number, not a boolean")
+        return data
+
+
 
 
 class Named(BaseModel):
@@ -205,6 +232,15 @@ class ExperimentConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     parallel: ParallelConfig = Field(default_factory=ParallelConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite(cls, data: Any) -> Any:
+        # Every section, registered constructors' arguments included: nan or inf is never a setting.
+        found = first_non_finite(data)
+        if found is not None:
+            raise ConfigError(".".join(found[0]), found[1], "a finite number")
+        return data
 
 
 OBJECTIVES: dict[str, type[ObjectiveSection]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,11 +49,45 @@ def optimizer_names() -> list[str]:
     return sorted(OPTIMIZERS)
 
 
+# What optax's docstrings say these arguments mean, as ranges: (low, high, low included).
+_ARG_RANGES: dict[str, tuple[float, float, bool, str]] = {
+    "b1": (0.0, 1.0, True, "a decay rate in [0, 1)"),
+    "b2": (0.0, 1.0, True, "a decay rate in [0, 1)"),
+    "b3": (0.0, 1.0, True, "a decay rate in [0, 1)"),
+    "momentum": (0.0, 1.0, True, "a momentum in [0, 1)"),
+    "decay": (0.0, 1.0, True, "a decay rate in [0, 1)"),
+    "eps": (0.0, math.inf, False, "a positive number (added to a denominator)"),
+    "eps_root": (0.0, math.inf, True, "a non-negative number"),
+    "weight_decay": (0.0, math.inf, True, "a non-negative weight decay"),
+}
+
+
+def check_optimizer_args(args: Mapping[str, Any], *, where: str) -> None:
+    """Refuse optimizer arguments outside the range optax documents for them.
+
+    >>> check_optimizer_args({"b1": 0.9, "eps": 1e-8}, where="optimizer.args")
+    >>> check_optimizer_args({"b2": 1.0}, where="optimizer.args")
+    Traceback (most recent call last):
+    ...
+    pdejax.config.errors.ConfigError: optimizer.args.b2 = 1.0 is invalid: expected a decay rate in [0, 1).
+    """
+    for key, value in args.items():
+        if key not in _ARG_RANGES or value is None:
+            continue
+        low, high, closed, valid = _ARG_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}.{key}", value, valid)
+        if not (math.isfinite(value) and (low <= value if closed else low < value) and value < high):
+            raise ConfigError(f"{where}.{key}", value, valid)
+
+
 def build_schedule(spec: float | Mapping[str, Any], *, where: str) -> optax.Schedule | float:
     """A float, or ``{name: <optax schedule>, <its arguments>...}`` → schedule."""
+    if isinstance(spec, bool) or not isinstance(spec, (int, float, Mapping)):
+        raise ConfigError(where, spec, "a positive number or a schedule mapping {name: <optax schedule>, ...}")
     if isinstance(spec, (int, float)):
-        if not spec > 0:
-            raise ConfigError(where, spec, "a positive learning rate")
+        if not (math.isfinite(spec) and spec > 0):
+            raise ConfigError(where, spec, "a finite positive learning rate")
         return float(spec)
     spec = dict(spec)
     name = spec.pop("name", None)
@@ -61,7 +96,7 @@ def build_schedule(spec: float | Mapping[str, Any], *, where: str) -> optax.Sche
     args = validate_call_args(SCHEDULES[name], spec, where=where)
     for k in ("init_value", "peak_value", "value", "end_value"):
         # Warm-up schedules may start (or decay) to zero; none may go negative.
-        if k in args and (args[k] < 0 or (k == "peak_value" and args[k] == 0)):
+        if k in args and args[k] is not None and (args[k] < 0 or (k == "peak_value" and args[k] == 0)):
             raise ConfigError(f"{where}.{k}", args[k], "a positive learning rate")
     return SCHEDULES[name](**args)
 
@@ -76,6 +111,7 @@ def build_optimizer(name: str, learning_rate: float | Mapping[str, Any], args: M
     lr = build_schedule(learning_rate, where=f"{where}.learning_rate")
     kwargs = validate_call_args(OPTIMIZERS[name], dict(args or {}), where=f"{where}.args",
                                 provided=frozenset({"learning_rate"}))
+    check_optimizer_args(kwargs, where=f"{where}.args")
     try:
         opt = OPTIMIZERS[name](learning_rate=lr, **kwargs)
     except (TypeError, ValueError) as err:
