@@ -5,9 +5,17 @@ names are looked up, and installed ``pdejax.plugins`` entry points are always lo
 user PDEs, models, samplers, generators and method families work in every command.
 Config arguments are file paths or names of shipped configs (``pdejax configs``).
 
-Bad input ends with a one-paragraph message naming the key or file and exit status 2;
-a non-finite loss with status 3; SIGINT/SIGTERM save a checkpoint (``data generate``:
-keep the finished chunks) and exit 130/143.
+Exit statuses:
+
+- 0: done.
+- 2: bad input (a one-paragraph message naming the key or file), or the run directory
+  or output file is in use by another pdejax process (the message names its pid, host
+  and start; a lock left by a process that no longer exists is taken over).
+- 3: a non-finite loss.
+- 130 / 143: SIGINT / SIGTERM. Training saves a checkpoint and can be resumed;
+  ``data generate`` keeps the finished chunks. A new run interrupted before its first
+  checkpoint leaves nothing behind (the same ``--run-dir`` works again). Further signals
+  while stopping are ignored, so the process ends quietly.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from ._signals import catch_signals
+from ._signals import catch_signals, ignore_stop_signals, quiet_exit
 from .config.errors import ConfigError
 
 
@@ -109,6 +117,7 @@ def _train(args: argparse.Namespace) -> int:
         print(f"pdejax: error: {err}", file=sys.stderr)
         return 3
     except Interrupted as err:
+        ignore_stop_signals()
         print(f"pdejax: {err}. Continue with: pdejax train --resume <run dir>", file=sys.stderr)
         return 128 + err.signum
     s = run.summary
@@ -234,6 +243,8 @@ def _data_generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    if argv is None:  # a process of its own (not a caller's in-process use): see quiet_exit
+        quiet_exit()
     argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     # Overrides may also follow options: `pdejax train CFG --run-dir D key=value`.
@@ -260,8 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"pdejax: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 128 + signal.SIGINT
+    except KeyboardInterrupt as err:  # before training or generation started (else: Interrupted)
+        ignore_stop_signals()
+        print("pdejax: interrupted; nothing was left half-written", file=sys.stderr)
+        return 128 + getattr(err, "signum", signal.SIGINT)
 
 
 if __name__ == "__main__":

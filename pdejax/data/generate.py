@@ -17,6 +17,7 @@ Example (``configs/data/heat.yaml``, made small):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -33,6 +34,8 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 from tqdm.auto import tqdm
 
+from .._runlock import FileLock
+from .._signals import fault_point
 from ..config.errors import ConfigError
 from .config import DataConfig, load_data_config
 from .generators import GENERATORS, AbstractGenerator, check_generator
@@ -144,9 +147,14 @@ def generate(config: str | Path | Mapping[str, Any] | DataConfig, out: str | Pat
         command: the command line, recorded in the file (for the "resume with" hint).
         on_chunk: called with each chunk's index once it is on disk.
 
+    One writer at a time: the lock file ``out + ".lock"`` is held while this runs, and
+    taken before ``overwrite`` deletes anything, so a file another process is still
+    writing is neither deleted nor written twice.
+
     Raises:
-        ConfigError: a bad config key (names it), or ``out`` is not resumable
-            (:class:`DataError`: another config made it, or it is not a pdejax file).
+        ConfigError: a bad config key (names it), ``out`` is not resumable
+            (:class:`DataError`: another config made it, or it is not a pdejax file),
+            or another live process is writing ``out`` (names its pid, host and start).
     """
     start = time.perf_counter()
     config = resolve_config(load_data_config(config, overrides))
@@ -154,7 +162,10 @@ def generate(config: str | Path | Mapping[str, Any] | DataConfig, out: str | Pat
     arrays, coordinates, strides = storage_plan(config, generator)
     steps = tuple((n, tuple(strides.get(a, 1) for a in spec.axes)) for n, spec in generator.arrays.items())
     report = GenerationReport(Path(out), config.n_samples, config.n_chunks)
-    with open_writer(out, config, arrays, coordinates, generator.attributes(),
+    lock = FileLock(Path(out).with_name(Path(out).name + ".lock"), key="--out", command=command)
+    # Without its directory there is no lock to take: open_writer names the missing directory.
+    locked = lock if Path(out).parent.is_dir() else contextlib.nullcontext()
+    with locked, open_writer(out, config, arrays, coordinates, generator.attributes(),
                      overwrite=overwrite, command=command) as writer:
         pending = writer.pending()
         if pending:
@@ -181,6 +192,7 @@ def generate(config: str | Path | Mapping[str, Any] | DataConfig, out: str | Pat
                     writer.write_chunk(index, values)
                     report.computed.append(index)
                     bar.update(len(rows))
+                    fault_point(f"data:chunk:{index}")
                     if on_chunk is not None:
                         on_chunk(index)
         writer.finish()

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import jax
 
+from .._runlock import RUN_LOCK
+from .._signals import fault_point
 from ..config.errors import ConfigError
 from ..config.loading import load_config, to_yaml
 from ..training import Checkpointer, JsonlLogger, fit
 from .build import ConfigSource, _build, precision
+from .rundir import claim_run_directory
 from .runs import Run, default_run_dir, read_history, save_model, versions, write_json_atomic
 
 
@@ -52,15 +55,17 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
             raise ConfigError("config", None, "a config file, mapping or ExperimentConfig")
         cfg = load_config(config, overrides, imports=imports)
         directory = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name)
-        if directory.exists() and any(directory.iterdir()):
+        if directory.exists() and any(p.name != RUN_LOCK for p in directory.iterdir()):
             raise ConfigError("--run-dir", str(directory),
                               "a new or empty directory (use --resume to continue an existing run)")
-    with precision(cfg):
+    with claim_run_directory(directory, resume=resume is not None), precision(cfg):
+        fault_point("train:after_lock")
         return _train(cfg, directory, resume is not None, progress)
 
 
 def _train(cfg, directory: Path, resume: bool, progress: bool | None) -> Run:
     exp = _build(cfg)
+    fault_point("train:after_build")
     method = exp.method
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "summary.json").unlink(missing_ok=True)
@@ -73,6 +78,7 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None) -> Run:
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
     else:
         metrics_path.write_text("")
+    fault_point("train:after_config")
     try:
         result = fit(method.model, method.objective, method.source, exp.phases, evaluator=method.evaluator,
                      combiner=exp.combiner, seed=cfg.seed, steps_per_call=cfg.train.steps_per_call,
