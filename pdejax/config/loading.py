@@ -33,12 +33,23 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError("config file", str(path), "an existing YAML file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError("config file", str(path), f"a UTF-8 text file (byte {err.start} is not UTF-8; "
+                          "a binary file?)") from None
     except yaml.YAMLError as err:
-        raise ConfigError("config file", str(path), f"valid YAML ({err})") from None
+        raise ConfigError("config file", str(path), f"valid YAML ({yaml_problem(err)})") from None
     if not isinstance(data, dict):
         raise ConfigError("config file", str(path), "a YAML mapping of sections (pde:, model:, ...)")
     return data
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in one line: the problem and where (PyYAML's own text spans lines)."""
+    problem = getattr(err, "problem", None) or getattr(err, "context", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
 
 
 def merge_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

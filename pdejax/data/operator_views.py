@@ -17,6 +17,7 @@ import numpy as np
 
 from ..config.errors import ConfigError
 from .dataset import Dataset
+from .errors import DataError
 from .generators import FIELD_AXIS, TIME_AXIS
 
 FrameSpec = Mapping[str, Sequence[int] | None]
@@ -63,6 +64,34 @@ class OperatorViews:
         self.test_rows = np.arange(self.n_test)
         self.train_rows = np.arange(self.n_test, self.n_test + self.n_train)
         self._memory: dict[tuple[str, int | None], np.ndarray] = {}
+        self.check_finite()
+
+    def check_finite(self, chunk_bytes: int = 64 * 2**20) -> None:
+        """Refuse nan or inf in the samples used (test and training rows of every array
+        read), reading ``chunk_bytes`` at a time so that large or streamed files stay cheap.
+
+        Raises:
+            DataError: naming the file, the array and the first bad sample.
+        """
+        rows = np.concatenate([self.test_rows, self.train_rows])
+        for name in dict.fromkeys([*self.inputs, *self.outputs]):
+            array = self.dataset.arrays[name]
+            if not np.issubdtype(array.dtype, np.inexact):
+                continue
+            row_bytes = max(1, int(np.prod(array.shape[1:])) * array.dtype.itemsize)
+            step = max(1, chunk_bytes // row_bytes)
+            for start in range(0, len(rows), step):
+                block = self._rows(name, rows[start:start + step])
+                finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
+                if not finite.all():
+                    first = int(np.argmin(finite))
+                    values = block[first][~np.isfinite(block[first])]
+                    kinds = " and ".join(sorted({"nan" if np.isnan(v) else "inf" for v in values.ravel()}))
+                    role = "test" if start + first < len(self.test_rows) else "training"
+                    raise DataError(self.dataset.path, f"sample {int(rows[start + first])} (a {role} sample) "
+                                    f"holds {values.size} non-finite values ({kinds})", dataset=name,
+                                    valid="finite values in the samples used (regenerate the file, or choose "
+                                    f"other samples with {self.where}.n_test / {self.where}.n_train)")
 
     # -- description ----------------------------------------------------------------
     @property
