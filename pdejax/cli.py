@@ -11,7 +11,10 @@ Exit statuses:
 - 2: bad input (a one-paragraph message naming the key or file), or the run directory
   or output file is in use by another pdejax process (the message names its pid, host
   and start; a lock left by a process that no longer exists is taken over).
-- 3: a non-finite loss.
+- 3: a non-finite loss, or a non-finite evaluation metric at the end of a run.
+- 74 (``EX_IOERR``): the environment failed a read or write (disk full, file-size
+  limit, I/O error); the message names the file. A path that cannot be used at all
+  (under a file, not permitted) is bad input: 2.
 - 130 / 143: SIGINT / SIGTERM. Training saves a checkpoint and can be resumed;
   ``data generate`` keeps the finished chunks. A new run interrupted before its first
   checkpoint leaves nothing behind (the same ``--run-dir`` works again). Further signals
@@ -22,10 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 from collections.abc import Sequence
 
+from ._os_errors import describe as describe_os_error
+from ._os_errors import os_error_in
 from ._signals import catch_signals, ignore_stop_signals, quiet_exit
 from .config.errors import ConfigError
 
@@ -121,6 +127,12 @@ def _train(args: argparse.Namespace) -> int:
         print(f"pdejax: {err}. Continue with: pdejax train --resume <run dir>", file=sys.stderr)
         return 128 + err.signum
     s = run.summary
+    bad = {k: v for k, v in s.get("metrics", {}).items() if not math.isfinite(v)}
+    if bad:  # a run that evaluates to nan has not learnt anything: not a success
+        name, value = next(iter(bad.items()))
+        print(f"pdejax: error: the evaluation metric {name} of {run.directory} is {value} (non-finite); "
+              "is the data or the model diverging?", file=sys.stderr)
+        return 3
     metrics = ", ".join(f"{k} = {v:.3e}" for k, v in s.get("metrics", {}).items())
     print(f"run: {run.directory}\nsteps: {s['steps']}, wall: {s['wall_s']:.1f} s "
           f"(compile {s['compile_s']:.1f} s){', ' + metrics if metrics else ''}")
@@ -245,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     if argv is None:  # a process of its own (not a caller's in-process use): see quiet_exit
         quiet_exit()
+        if hasattr(signal, "SIGXFSZ"):  # past a file-size limit: an OSError (EFBIG) we report, not a kill
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     # Overrides may also follow options: `pdejax train CFG --run-dir D key=value`.
@@ -271,6 +285,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"pdejax: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # an OSError, or a library's error wrapping one (orbax's writes)
+        os_error = os_error_in(err)
+        if os_error is None:
+            raise
+        status, message = describe_os_error(os_error)
+        print(f"pdejax: error: {message}", file=sys.stderr)
+        return status
     except KeyboardInterrupt as err:  # before training or generation started (else: Interrupted)
         ignore_stop_signals()
         print("pdejax: interrupted; nothing was left half-written", file=sys.stderr)
