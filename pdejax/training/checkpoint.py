@@ -8,8 +8,11 @@ restoring needs an abstract target with the same structure, then ``eqx.combine``
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,30 @@ import orbax.checkpoint as ocp
 
 for _name in ("absl", "orbax"):
     logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+def _quiet_closed_loop(hook):
+    """An unraisable-exception hook that drops orbax's aftermath of a failed restore.
+
+    When a damaged checkpoint fails to restore, tensorstore reads still in flight
+    complete later and call back into orbax's already closed asyncio loop; each
+    prints a "RuntimeError: Event loop is closed" traceback. They are harmless (the
+    failure was already raised and handled); everything else goes to ``hook``.
+    """
+
+    def quiet(unraisable):
+        err = unraisable.exc_value
+        if isinstance(err, RuntimeError) and str(err) == "Event loop is closed":
+            return
+        hook(unraisable)
+
+    quiet.pdejax_quiet = True
+    return quiet
+
+
+def _install_quiet_hook() -> None:
+    if not getattr(sys.unraisablehook, "pdejax_quiet", False):
+        sys.unraisablehook = _quiet_closed_loop(sys.unraisablehook)
 
 
 class Checkpointer:
@@ -72,8 +99,16 @@ class Checkpointer:
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        out = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+        try:
+            out = self._manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+        except Exception:
+            _install_quiet_hook()
+            # Reads still in flight finish within moments; let them report now, to the
+            # quiet hook, rather than during interpreter shutdown (where it is bypassed).
+            time.sleep(0.2)
+            gc.collect()
+            raise
         return out.state, out.meta
 
     def set_aside(self, step: int) -> Path:
