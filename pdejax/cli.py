@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", help="key.sub=value overrides")
     t.add_argument("--run-dir", help="write the run exactly here (new or empty directory)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its latest checkpoint")
+    t.add_argument("--restart", action="store_true",
+                   help="with --resume, start a run that has no checkpoint again from step 0 "
+                   "(its old metrics are kept as metrics.<timestamp>.jsonl)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_import(t)
     ls = sub.add_parser("list", help="registered PDEs, models, optimizers, samplers, schedules")
@@ -116,7 +119,7 @@ def _train(args: argparse.Namespace) -> int:
 
     # CONFIG may name a shipped config, and entry points and imports are loaded, in load_config.
     try:  # --import paths are relative to the cwd: absolute, so the run's config.yaml holds them
-        run = experiment.train(config, overrides, run_dir=args.run_dir, resume=args.resume,
+        run = experiment.train(config, overrides, run_dir=args.run_dir, resume=args.resume, restart=args.restart,
                                progress=False if args.no_progress else None,
                                imports=resolve_imports(args.imports))
     except NonFiniteLoss as err:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,12 +17,22 @@ from ..config.loading import load_config, to_yaml
 from ..training import Checkpointer, JsonlLogger, fit
 from .build import ConfigSource, _build, precision
 from .rundir import claim_run_directory
-from .runs import Run, default_run_dir, read_history, save_model, versions, write_json_atomic
+from .runs import (
+    Run,
+    check_resumable,
+    checkpoint_steps,
+    default_run_dir,
+    read_history,
+    save_model,
+    versions,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 
 def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
           run_dir: str | Path | None = None, resume: str | Path | None = None,
-          progress: bool | None = None, imports: Sequence[str] = ()) -> Run:
+          progress: bool | None = None, imports: Sequence[str] = (), restart: bool = False) -> Run:
     """Train from a config (path, shipped config name, mapping or ExperimentConfig) into a run directory.
 
     Args:
@@ -29,7 +41,13 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
         overrides: ``["key.sub=value", ...]``.
         run_dir: where to write; default ``runs/<name>-<timestamp>``. Must not exist
             or be empty.
-        resume: an existing run directory to continue from its latest checkpoint.
+        resume: an existing run directory to continue from its newest readable
+            checkpoint. Overrides (or a config) may change only what ``runs.RESUMABLE``
+            lists (steps, logging, evaluation, devices); anything else is a
+            ConfigError, and ``config.yaml`` is rewritten only once the state restored.
+        restart: with ``resume``, a run that has no checkpoint starts again from step
+            0 in the same directory; its old ``metrics.jsonl`` is kept as
+            ``metrics.<timestamp>.jsonl``. Without it such a resume is a ConfigError.
         progress: show a progress bar (default: ``train.progress``).
         imports: modules or ``.py`` files to import first (user PDEs, models, families),
             as the CLI's ``--import``; recorded in the run's ``config.yaml``.
@@ -45,11 +63,23 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
         run = pdejax.train("pinn/burgers.yaml", ["train.steps=2000"])
         run.summary["rel_l2"]
     """
+    if restart and resume is None:
+        raise ConfigError("--restart", True, "used with --resume RUN_DIR")
     if resume is not None:
         directory = Path(resume)
         if not (directory / "config.yaml").is_file():
             raise ConfigError("--resume", str(directory), "a run directory containing config.yaml")
         cfg = load_config(config if config is not None else directory / "config.yaml", overrides, imports=imports)
+        steps = checkpoint_steps(directory / "checkpoints")
+        if not steps and not restart:
+            raise ConfigError("--resume", str(directory), "a run with a checkpoint: no checkpoint to resume from in "
+                              f"{directory / 'checkpoints'}; use --restart to start again from step 0, keeping "
+                              "the old metrics as metrics.<timestamp>.jsonl")
+        if steps and restart:
+            raise ConfigError("--restart", str(directory), f"a run without checkpoints (this one has {steps}): "
+                              "resume it without --restart, or start a new run (--run-dir)")
+        if steps:
+            check_resumable(load_config(directory / "config.yaml"), cfg)
     else:
         if config is None:
             raise ConfigError("config", None, "a config file, mapping or ExperimentConfig")
@@ -60,30 +90,43 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
                               "a new or empty directory (use --resume to continue an existing run)")
     with claim_run_directory(directory, resume=resume is not None), precision(cfg):
         fault_point("train:after_lock")
-        return _train(cfg, directory, resume is not None, progress)
+        return _train(cfg, directory, resume is not None and not restart, progress, restart=restart)
 
 
-def _train(cfg, directory: Path, resume: bool, progress: bool | None) -> Run:
+def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart: bool = False) -> Run:
     exp = _build(cfg)
     fault_point("train:after_build")
     method = exp.method
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "summary.json").unlink(missing_ok=True)
-    (directory / "config.yaml").write_text(to_yaml(cfg))
-    checkpointer = Checkpointer(directory / "checkpoints", keep=cfg.train.keep_checkpoints)
     metrics_path = directory / "metrics.jsonl"
-    if resume:
-        start_step = checkpointer.latest_step()
-        kept = [r for r in read_history(metrics_path) if start_step is not None and r["step"] <= start_step]
-        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    else:
-        metrics_path.write_text("")
+
+    def start(resumed_from: int | None) -> None:
+        # A resume records its config and trims the metrics only once the state restored:
+        # a resume that cannot start leaves the run as it was.
+        if resume and resumed_from is None:  # numbered folders, but none orbax recognises
+            raise ConfigError("--resume", str(directory), f"a run with a checkpoint: no checkpoint to resume from in "
+                              f"{directory / 'checkpoints'}; use --restart to start again from step 0")
+        (directory / "summary.json").unlink(missing_ok=True)
+        write_text_atomic(directory / "config.yaml", to_yaml(cfg))
+        if resumed_from is not None:
+            kept = [r for r in read_history(metrics_path) if r["step"] <= resumed_from]
+            write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
+        else:
+            if restart and metrics_path.exists():
+                stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+                os.replace(metrics_path, directory / f"metrics.{stamp}.jsonl")
+            metrics_path.write_text("")
+
+    if not resume:
+        start(None)
+    checkpointer = Checkpointer(directory / "checkpoints", keep=cfg.train.keep_checkpoints)
     fault_point("train:after_config")
     try:
         result = fit(method.model, method.objective, method.source, exp.phases, evaluator=method.evaluator,
                      combiner=exp.combiner, seed=cfg.seed, steps_per_call=cfg.train.steps_per_call,
                      log_every=cfg.train.log_every, eval_every=cfg.train.eval_every, checkpointer=checkpointer,
                      checkpoint_every=cfg.train.checkpoint_every, resume=resume, mesh=exp.mesh,
+                     on_start=start if resume else None,
                      loggers=[JsonlLogger(metrics_path)],
                      progress=cfg.train.progress if progress is None else progress)
     finally:
