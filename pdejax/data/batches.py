@@ -74,8 +74,14 @@ class BatchFeed:
         return out
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop reading ahead; returns once the reading thread has ended.
+
+        Waiting for the one read in flight (a batch) means no thread is left for the
+        interpreter to join at exit, where a further Ctrl-C would print a trace.
+        Idempotent.
+        """
         self._next = None
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _is_lazy(views: Any) -> bool:

@@ -86,3 +86,23 @@ def test_sigterm_before_the_first_step_removes_the_run_quietly(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
     assert proc.stderr.strip() == "pdejax: interrupted; nothing was left half-written"
     assert not run.exists()
+
+
+def test_batch_feed_close_leaves_no_thread_behind():
+    import threading
+    import time
+
+    import numpy as np
+
+    from pdejax.data.batches import BatchFeed
+
+    def slow(idx, rng):
+        time.sleep(0.2)
+        return {"x": np.asarray(idx)}
+
+    feed = BatchFeed(slow, 10, 2, seed=0)
+    feed.get(0, 1)  # the next call's batch is now being read
+    before = set(threading.enumerate())
+    feed.close()
+    feed.close()
+    assert not any(t.is_alive() for t in before - {threading.current_thread()} if "ThreadPool" in t.name)
