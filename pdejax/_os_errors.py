@@ -12,11 +12,17 @@ Example:
     (74, "cannot write '/runs/a/metrics.jsonl': No space left on device (ENOSPC)")
     >>> describe(NotADirectoryError(errno.ENOTDIR, "Not a directory", "/etc/hosts/run"))
     (2, "cannot use '/etc/hosts/run': Not a directory (ENOTDIR)")
+    >>> orbax = ValueError('OUT_OF_RANGE: Error writing local file "/r/checkpoints/100/x": Failed to write '
+    ...                    "2071 bytes to file 18: File too large [os_error_code='27']")
+    >>> describe(os_error_in(orbax))[1].split(";")[0]
+    "cannot write '/r/checkpoints/100/x': File too large (EFBIG)"
 """
 
 from __future__ import annotations
 
 import errno
+import os
+import re
 
 EX_IOERR = 74
 """Exit status of an environment failure while reading or writing (sysexits' ``EX_IOERR``)."""
@@ -26,13 +32,37 @@ _ENVIRONMENT = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.ENOMEM
 
 
 def os_error_in(err: BaseException) -> OSError | None:
-    """``err`` itself or the first ``OSError`` among its causes (``__cause__`` / ``__context__``)."""
+    """``err`` itself or the first ``OSError`` among its causes (``__cause__`` / ``__context__``),
+    or the one a C++ library reports in its message: tensorstore (orbax's checkpoint
+    writes) says ``[os_error_code='27']``, HDF5 (h5py) ``errno = 27``."""
     seen: set[int] = set()
     while err is not None and id(err) not in seen:
         if isinstance(err, OSError):
             return err
+        reported = _reported(err)
+        if reported is not None:
+            return reported
         seen.add(id(err))
         err = err.__cause__ or err.__context__
+    return None
+
+
+_TENSORSTORE = re.compile(r"""os_error_code=['"]?(\d+)""")
+_TENSORSTORE_PATH = re.compile(r"""(?:local file|Failed writing:?) ['"]([^'"]+)['"]""")
+_HDF5 = re.compile(r"errno = (\d+)")
+_HDF5_PATH = re.compile(r"filename = '([^']+)'")
+
+
+def _reported(err: BaseException) -> OSError | None:
+    if not isinstance(err, (ValueError, RuntimeError)):
+        return None
+    text = str(err)
+    for code, path in ((_TENSORSTORE, _TENSORSTORE_PATH), (_HDF5, _HDF5_PATH)):
+        found = code.search(text)
+        if found and int(found[1]) in errno.errorcode:
+            where = path.search(text)
+            number = int(found[1])
+            return OSError(number, os.strerror(number), where[1] if where else None)
     return None
 
 

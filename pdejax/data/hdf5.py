@@ -164,6 +164,8 @@ def _create(path: Path, config: DataConfig, arrays: Mapping[str, StoredArray],
     except metadata.PackageNotFoundError:  # run from a source tree that is not installed
         version = "unknown"
     tmp = path.with_name(path.name + ".creating")
+    _check_room(path, sum(config.n_samples * int(np.prod(spec.shape)) * np.dtype(spec.dtype).itemsize
+                          for spec in arrays.values()))
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # all space now: writing rows changes no metadata
     dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)  # the completed mask, not a fill value, says what is valid
@@ -184,6 +186,25 @@ def _create(path: Path, config: DataConfig, arrays: Mapping[str, StoredArray],
         for key, value in {**attributes, **own}.items():
             f.attrs[key] = to_attr(value)
     os.replace(tmp, path)
+
+
+def _check_room(path: Path, size: int) -> None:
+    """Refuse a file of ``size`` bytes that the disk or the process's file-size limit
+    cannot hold: HDF5 allocates it all at creation, and fails badly (an error in every
+    object's finaliser, then a crash at exit) when a write comes up short."""
+    import errno
+    import resource
+    import shutil
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if hasattr(resource, "RLIMIT_FSIZE") else -1
+    margin = 2**20  # metadata, attributes, coordinates
+    if limit != resource.RLIM_INFINITY and limit >= 0 and size + margin > limit:
+        raise OSError(errno.EFBIG, f"{os.strerror(errno.EFBIG)}: the dataset needs {size + margin} bytes, "
+                      f"the file-size limit (ulimit -f) is {limit}", str(path))
+    free = shutil.disk_usage(path.parent).free
+    if size + margin > free:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: the dataset needs {size + margin} bytes, "
+                      f"{free} are free", str(path))
 
 
 def _check_resumable(path: Path, config: DataConfig, arrays: Mapping[str, StoredArray]) -> None:
