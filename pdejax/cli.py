@@ -127,7 +127,8 @@ def _train(args: argparse.Namespace) -> int:
         return 3
     except Interrupted as err:
         ignore_stop_signals()
-        print(f"pdejax: {err}. Continue with: pdejax train --resume <run dir>", file=sys.stderr)
+        where = getattr(err, "directory", None) or "<run dir>"
+        print(f"pdejax: {err}. Continue with: pdejax train --resume {where}", file=sys.stderr)
         return 128 + err.signum
     s = run.summary
     bad = {k: v for k, v in s.get("metrics", {}).items() if not math.isfinite(v)}

@@ -10,6 +10,7 @@ from pathlib import Path
 from .._runlock import RUN_LOCK, FileLock
 from .._signals import fault_point, stopping
 from ..config.errors import ConfigError
+from ..training import Interrupted
 
 
 def _entries(directory: Path) -> list[Path]:
@@ -60,7 +61,9 @@ def claim_run_directory(directory: str | Path, *, resume: bool, command: str | N
         raise
     try:
         yield directory
-    except BaseException:
+    except BaseException as err:
+        if isinstance(err, Interrupted):  # for the "Continue with: pdejax train --resume DIR" hint
+            err.directory = directory
         if not resume and process_index == 0 and not started(directory):
             with stopping():  # a second Ctrl-C must not leave half the clean-up done
                 fault_point("train:cleanup")

@@ -74,6 +74,7 @@ def test_repeated_sigints_end_quietly(tmp_path):
                 PDEJAX_FAULT="train:after_checkpoint:50,stopping", PDEJAX_FAULT_REPEAT="3")
     assert proc.returncode == 128 + signal.SIGINT, proc.stderr
     assert "SIGINT received: stopped at step 50" in proc.stderr
+    assert f"Continue with: pdejax train --resume {run}" in proc.stderr
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
     assert (run / "checkpoints" / "50").is_dir()
 
