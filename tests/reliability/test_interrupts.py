@@ -107,3 +107,20 @@ def test_batch_feed_close_leaves_no_thread_behind():
     feed.close()
     feed.close()
     assert not any(t.is_alive() for t in before - {threading.current_thread()} if "ThreadPool" in t.name)
+
+
+def test_data_generate_interrupted_after_a_chunk_releases_its_lock_and_resumes(tmp_path, monkeypatch, capsys):
+    from pdejax.cli import main
+    from tests.data.conftest import read_all, tiny_heat
+
+    cfg = tmp_path / "heat.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_heat()))
+    args = ["data", "generate", str(cfg), "--out", str(tmp_path / "heat.h5"), "--no-progress"]
+    monkeypatch.setenv("PDEJAX_FAULT", "data:chunk:0")
+    assert main(args) == 128 + signal.SIGINT
+    assert "finished chunks are saved" in capsys.readouterr().err
+    assert read_all(tmp_path / "heat.h5")["completed"].tolist() == [1, 0, 0, 0]
+    assert not (tmp_path / "heat.h5.lock").exists()
+    monkeypatch.delenv("PDEJAX_FAULT")
+    assert main(args) == 0
+    assert "(3 computed, 1 already on disk)" in capsys.readouterr().out
