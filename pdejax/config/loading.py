@@ -65,7 +65,7 @@ def merge_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
         merged = OmegaConf.merge(base, OmegaConf.from_dotlist(list(overrides)))
         return OmegaConf.to_container(merged, resolve=True)
     except (OmegaConfBaseException, yaml.YAMLError, ValueError, TypeError) as err:
-        reason = getattr(err, "msg", None) or str(err).splitlines()[0]
+        reason = (getattr(err, "msg", None) or str(err) or type(err).__name__).strip().splitlines()[0]
         raise ConfigError("override", " ".join(overrides), f"valid key=value pairs ({reason})") from None
 
 
@@ -105,7 +105,7 @@ def validate(data: Mapping[str, Any], *, config_dir: str | Path | None = None,
     if not isinstance(objective, Mapping):
         raise ConfigError("objective", objective, "a mapping with a name (objective.name: pinn)")
     name = objective.get("name", DEFAULT_OBJECTIVE)
-    if name not in OBJECTIVES:
+    if not isinstance(name, str) or name not in OBJECTIVES:
         raise ConfigError("objective.name", name,
                           f"a registered method family: {suggest(str(name), sorted(OBJECTIVES))}")
     data["objective"] = {**objective, "name": name}
