@@ -24,6 +24,7 @@ Example (a registry of its own, so that the shared ones stay as shipped):
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
 import inspect
 import types
@@ -157,13 +158,12 @@ def config_type(ann: Any) -> Any:
     if origin is typing.Literal:
         return ann
     if origin in (typing.Union, types.UnionType):
-        simple = [a for a in args if a in _STRICT]
         if _array_like(args):  # a scalar hyperparameter that may also be an array: a number in a config
             return StrictFloat | None if type(None) in args else StrictFloat
-        if len(simple) == len(args):
-            return typing.Union[tuple(_STRICT[a] for a in args)]  # noqa: UP007
-        return Any
-    if origin in (tuple, list) and args and all(a in _STRICT or a is Ellipsis for a in args):
+        members = tuple(config_type(a) for a in args)
+        return Any if Any in members else typing.Union[members]  # noqa: UP007
+    if origin in (tuple, list, collections.abc.Sequence) and args and all(a in _STRICT or a is Ellipsis
+                                                                          for a in args):
         inner = tuple(a if a is Ellipsis else _STRICT[a] for a in args)
         return tuple[inner] if origin is tuple else list[inner[0]]
     return Any

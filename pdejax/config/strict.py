@@ -32,8 +32,9 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
-StrictInt = Annotated[int, BeforeValidator(_no_bool)]
-"""An int that refuses booleans (numeric strings from the command line still parse)."""
+StrictInt = Annotated[int, BeforeValidator(_no_bool), pydantic.Field(ge=-(2**31), lt=2**31)]
+"""An int that refuses booleans and leaves JAX's default int32 range (numeric strings
+from the command line still parse)."""
 StrictFloat = Annotated[float, BeforeValidator(_no_bool), pydantic.Field(allow_inf_nan=False)]
 """A finite float that refuses booleans and accepts ints."""
 
