@@ -148,8 +148,9 @@ def test_random_overrides_build_or_fail_in_one_line(bases, tmp_path, base, chang
         message = str(err)
         assert message and "\n" not in message, (changes, message)
         # A few refusals go through pdejax.train too: refused before anything is left behind.
-        if next(refusals) < 12:
-            run_dir = tmp_path / f"run-{next(refusals)}"
+        n = next(refusals)
+        if n < 12:
+            run_dir = tmp_path / f"run-{n}"
             with pytest.raises(ConfigError):
                 pdejax.train(copy.deepcopy(bases[base]), changes, run_dir=run_dir)
             assert not run_dir.exists(), changes

@@ -65,9 +65,10 @@ def test_refused_config_exits_2_before_creating_the_run_directory(tmp_path, caps
     assert main(["train", "pinn/burgers.yaml", "--run-dir", str(run_dir), "optimizer.args.b1=abc"]) == 2
     assert "optimizer.args.b1" in capsys.readouterr().err
     assert not run_dir.exists()
-    with pytest.raises(ConfigError, match="pde.nu"):
-        pdejax.train(tiny_config(), ["pde.nu=.nan"], run_dir=run_dir)
-    assert not run_dir.exists()
+    for refused in ("pde.nu=.nan", "pde.nu=-1"):  # at validation; when the PDE is built
+        with pytest.raises(ConfigError, match="pde.nu"):
+            pdejax.train(tiny_config(), [refused], run_dir=run_dir)
+        assert not run_dir.exists()
 
 
 # -- non-finite data -------------------------------------------------------------------
