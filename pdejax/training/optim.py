@@ -93,12 +93,22 @@ def build_schedule(spec: float | Mapping[str, Any], *, where: str) -> optax.Sche
     name = spec.pop("name", None)
     if name not in SCHEDULES:
         raise ConfigError(f"{where}.name", name, f"an optax schedule: {suggest(str(name), sorted(SCHEDULES))}")
+    # Step boundaries are integers (boundaries_and_scales: {1000: 0.5}); a config written by
+    # a YAML or JSON tool that quoted them ('1000') means the same steps.
+    spec = {k: _integer_keys(v) for k, v in spec.items()}
     args = validate_call_args(SCHEDULES[name], spec, where=where)
     for k in ("init_value", "peak_value", "value", "end_value"):
         # Warm-up schedules may start (or decay) to zero; none may go negative.
         if k in args and args[k] is not None and (args[k] < 0 or (k == "peak_value" and args[k] == 0)):
             raise ConfigError(f"{where}.{k}", args[k], "a positive learning rate")
     return SCHEDULES[name](**args)
+
+
+def _integer_keys(value: Any) -> Any:
+    """A mapping whose keys are all integer strings, with integer keys; anything else unchanged."""
+    if isinstance(value, Mapping) and value and all(isinstance(k, str) and k.lstrip("-").isdigit() for k in value):
+        return {int(k): v for k, v in value.items()}
+    return value
 
 
 def build_optimizer(name: str, learning_rate: float | Mapping[str, Any], args: Mapping[str, Any] | None = None,

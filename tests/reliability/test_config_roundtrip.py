@@ -99,3 +99,11 @@ def test_training_from_the_stored_config_reproduces_the_run(tmp_path):
 
     assert losses(second) == losses(first)
     assert [r["lr"] for r in losses(first)] == pytest.approx([5e-3, 5e-3])  # the boundary applied
+
+
+def test_quoted_step_boundaries_from_older_configs_still_build():
+    from pdejax.training import build_schedule
+
+    schedule = build_schedule({"name": "piecewise_constant_schedule", "init_value": 1e-3,
+                               "boundaries_and_scales": {"10": 0.5}}, where="optimizer.learning_rate")
+    assert float(schedule(9)) == pytest.approx(1e-3) and float(schedule(10)) == pytest.approx(5e-4)
