@@ -72,9 +72,7 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
         cfg = load_config(config if config is not None else directory / "config.yaml", overrides, imports=imports)
         steps = checkpoint_steps(directory / "checkpoints")
         if not steps and not restart:
-            raise ConfigError("--resume", str(directory), "a run with a checkpoint: no checkpoint to resume from in "
-                              f"{directory / 'checkpoints'}; use --restart to start again from step 0, keeping "
-                              "the old metrics as metrics.<timestamp>.jsonl")
+            raise _no_checkpoint(directory)
         if steps and restart:
             raise ConfigError("--restart", str(directory), f"a run without checkpoints (this one has {steps}): "
                               "resume it without --restart, or start a new run (--run-dir)")
@@ -93,6 +91,12 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
         return _train(cfg, directory, resume is not None and not restart, progress, restart=restart)
 
 
+def _no_checkpoint(directory: Path) -> ConfigError:
+    return ConfigError("--resume", str(directory), "a run with a checkpoint: no checkpoint to resume from in "
+                       f"{directory / 'checkpoints'}; use --restart to start again from step 0, keeping the old "
+                       "metrics as metrics.<timestamp>.jsonl")
+
+
 def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart: bool = False) -> Run:
     exp = _build(cfg)
     fault_point("train:after_build")
@@ -104,8 +108,7 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart
         # A resume records its config and trims the metrics only once the state restored:
         # a resume that cannot start leaves the run as it was.
         if resume and resumed_from is None:  # numbered folders, but none orbax recognises
-            raise ConfigError("--resume", str(directory), f"a run with a checkpoint: no checkpoint to resume from in "
-                              f"{directory / 'checkpoints'}; use --restart to start again from step 0")
+            raise _no_checkpoint(directory)
         (directory / "summary.json").unlink(missing_ok=True)
         write_text_atomic(directory / "config.yaml", to_yaml(cfg))
         if resumed_from is not None:
