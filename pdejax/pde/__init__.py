@@ -20,6 +20,7 @@ from .library import burgers as burgers
 from .library import darcy as darcy
 from .library import darcy_pde as darcy_pde
 from .library import fisher_kpp as fisher_kpp
+from .library import gray_scott as gray_scott
 from .library import heat as heat
 from .library import kdv as kdv
 from .library import kuramoto_sivashinsky as kuramoto_sivashinsky

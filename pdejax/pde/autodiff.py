@@ -18,7 +18,7 @@ from jax.experimental import jet
 from jaxtyping import Array, Float
 
 from .base import PDE
-from .fields import DerivativeKey, Fields
+from .fields import DerivativeKey, Fields, RecordingFields, shifted_key
 
 PointFn = Callable[[Float[Array, " n"]], Float[Array, " fields"]]
 Mode = Literal["jvp", "jet", "auto"]
@@ -111,13 +111,58 @@ def point_derivatives(fn: PointFn, point: Float[Array, " n"], requests: Iterable
     return {k: out[k] for k in requests}
 
 
+def flux_plan(pde: PDE, coordinates: dict[str, Array], dtype=None) -> tuple[list[DerivativeKey], list[str]]:
+    """``(keys, directions)``: the derivatives the flux reads (sorted) and the coordinates
+    along which it has components (in the PDE's order); empty without flux terms."""
+    if pde.flux is None:
+        return [], []
+    rec = RecordingFields(pde.fields + pde.velocities, pde.domain.coords, coordinates, dtype=dtype or jnp.float32)
+    components = pde.flux_terms(rec)
+    along = sorted({c for comps in components.values() for c in comps}, key=pde.domain.coords.index)
+    return sorted(rec.requested), along
+
+
+def flux_divergence(pde: PDE, lookup: Callable[[DerivativeKey], Array], coordinates: dict[str, Array],
+                    dtype=None) -> dict[str, Array]:
+    """``∇·flux`` per field at one point by the chain rule, from derivatives already known.
+
+    For each coordinate ``c`` along which a flux has a component, one ``jax.jvp`` of the
+    flux function (cheap scalar algebra, no network pass) with the values it reads as
+    primals and their derivatives along ``c`` as tangents (``lookup`` must provide both:
+    request ``shifted_key(k, c)`` for each ``k`` of :meth:`PDE.flux_requests`); explicit
+    dependence on the coordinate ``c`` is differentiated too.
+    """
+    if pde.flux is None:
+        return {}
+    names = pde.fields + pde.velocities
+    keys, along = flux_plan(pde, coordinates, dtype)
+    primal_values = [lookup(k) for k in keys]
+    coords = {k: jnp.asarray(v) for k, v in coordinates.items()}
+    out: dict[str, Array] = {}
+    for c in along:
+        def flux_along(values, coords, c=c):
+            table = dict(zip(keys, values))
+            terms = pde.flux_terms(Fields(names, pde.domain.coords, table.__getitem__, coords))
+            return {field: comps[c] for field, comps in terms.items() if c in comps}
+
+        tangent_values = [lookup(shifted_key(k, c, pde.domain.coords)) for k in keys]
+        tangent_coords = {k: jnp.ones_like(v) if k == c else jnp.zeros_like(v) for k, v in coords.items()}
+        values, tangents = jax.jvp(flux_along, (primal_values, coords), (tangent_values, tangent_coords))
+        for field, d in tangents.items():
+            d = jnp.broadcast_to(d, jnp.shape(values[field]))
+            out[field] = d if field not in out else out[field] + d
+    return out
+
+
 def pointwise_residual(pde: PDE, fn: PointFn, point: Float[Array, " n"],
                        mode: Mode = "auto") -> Float[Array, " fields"]:
     """PDE residual of the field function ``fn`` at one point, shape ``(n_fields,)``.
 
     ``∂_t u - (L u + N(u))`` for evolution problems (``∂_tt u - ...`` for ``second_order``
     fields, whose velocity ``u_t`` the terms may read), ``L u + N(u)`` for steady ones and
-    for constraint fields, with every derivative taken by forward-mode autodiff of ``fn``.
+    for constraint fields, with every derivative taken by forward-mode autodiff of ``fn``;
+    flux terms by the chain rule (:func:`flux_divergence`), from derivatives one order
+    higher along each flux direction, taken in the same Taylor towers.
     """
     names = pde.domain.point_names
     coordinates = dict(zip(names, point))
@@ -129,11 +174,15 @@ def pointwise_residual(pde: PDE, fn: PointFn, point: Float[Array, " n"],
 
     order = {f: 2 if f in pde.second_order else 1 for f in pde.evolving}
     requests = {key(k) for k in pde.requested_derivatives(coordinates, dtype=point.dtype)}
+    flux_keys, along = flux_plan(pde, coordinates, point.dtype)
+    for k in flux_keys:
+        requests |= {key(k)} | {key(shifted_key(k, c, pde.domain.coords)) for c in along}
     if pde.evolution:
         requests |= {(f, (("t", n),)) for f, n in order.items()}
     values = point_derivatives(fn, point, requests, pde.fields, names, mode)
-    f = Fields(pde.fields + pde.velocities, pde.domain.coords, lambda k: values[key(k)], coordinates)
-    rhs = pde.rhs(f)
+    lookup = lambda k: values[key(k)]
+    f = Fields(pde.fields + pde.velocities, pde.domain.coords, lookup, coordinates)
+    rhs = pde.rhs(f, flux_divergence(pde, lookup, coordinates, point.dtype))
     if pde.evolution:
         return jnp.stack([values[(k, (("t", order[k]),))] - rhs[k] if k in order else rhs[k]
                           for k in pde.fields])

@@ -14,11 +14,13 @@ from .domain import Box
 from .fields import DerivativeKey, Fields, RecordingFields, parse_name
 
 NonlinearFn = Callable[[Fields, Mapping[str, Any]], Mapping[str, Any]]
+FluxFn = Callable[[Fields, Mapping[str, Any]], Mapping[str, Mapping[str, Any]]]
 
 
 class PDE(eqx.Module):
     """A semilinear PDE ``∂_t u = L u + N(u)`` (or ``0 = L u + N(u)`` without time, or
-    ``∂_tt u = L u + N(u)`` for ``second_order`` fields).
+    ``∂_tt u = L u + N(u)`` for ``second_order`` fields), where
+    ``N(u) = nonlinear(u) + ∇·flux(u) + forcing(x, t)``.
 
     ``L`` is a sum of constant-coefficient derivative terms, given as data so that a
     spectral solver can turn it into a Fourier symbol; ``N`` is plain JAX code reading
@@ -37,6 +39,19 @@ class PDE(eqx.Module):
             :mod:`pdejax.pde.coefficients`), the same value for every solver.
         nonlinear: ``nonlinear(f, params) -> {field: value}``, e.g.
             ``lambda f, p: {"u": -f.u * f.u_x}``; fields left out contribute zero.
+        flux: terms in conservative form, ``flux(f, params) -> {field: {coord: F}}``
+            meaning ``∂_coord F`` in the equation of ``field``, e.g. Burgers'
+            ``-u u_x = ∂x(-u²/2)`` as ``lambda f, p: {"u": {"x": -f.u**2 / 2}}``. The
+            spectral solver transforms ``F`` and differentiates it in Fourier space (one
+            inverse and one forward transform per stage for ``u u_x``, instead of two
+            inverse ones for ``u`` and ``u_x``); a PINN differentiates ``F`` by the chain
+            rule from the derivatives it already has; the method of lines differentiates
+            ``F`` on its grid.
+        forcing: terms that depend on the coordinates and time only,
+            ``forcing(f, params) -> {field: value}`` reading ``f.x``, ``f.t``... (reading a
+            field raises a ValueError). A spectral solver transforms a forcing that does
+            not read ``f.t`` once, when the stepper is built, so it never leaves Fourier
+            space; one that reads ``f.t`` is evaluated at the stage times.
         initial: ``initial(x, params) -> {field: value}`` at one spatial point ``x`` of
             shape ``(dim,)``; required for evolution problems (with ``u_t`` too for a
             ``second_order`` field ``u``).
@@ -80,6 +95,8 @@ class PDE(eqx.Module):
     params: dict[str, Any]
     linear_spec: tuple[tuple[str, tuple[tuple[str, Coefficient], ...]], ...] = eqx.field(static=True)
     nonlinear: NonlinearFn | None = eqx.field(static=True)
+    flux: FluxFn | None = eqx.field(static=True)
+    forcing: NonlinearFn | None = eqx.field(static=True)
     initial: Callable[..., Mapping[str, Any]] | None = eqx.field(static=True)
     boundary: AbstractBoundary = eqx.field(static=True)
     constraints: tuple[str, ...] = eqx.field(static=True)
@@ -90,6 +107,8 @@ class PDE(eqx.Module):
                  params: Mapping[str, Any] | None = None,
                  linear: Mapping[str, Mapping[str, Coefficient]] | None = None,
                  nonlinear: NonlinearFn | None = None,
+                 flux: FluxFn | None = None,
+                 forcing: NonlinearFn | None = None,
                  initial: Callable[..., Mapping[str, Any]] | None = None,
                  boundary: AbstractBoundary = Dirichlet(0.0),
                  constraints: tuple[str, ...] = (),
@@ -110,6 +129,7 @@ class PDE(eqx.Module):
         if domain.time is not None and initial is None:
             raise ValueError(f"PDE {name!r} evolves in time and needs an initial condition")
         self.nonlinear, self.initial, self.boundary, self.exact = nonlinear, initial, boundary, exact
+        self.flux, self.forcing = flux, forcing
         self.constraints = tuple(constraints)
         unknown = [c for c in self.constraints if c not in self.fields]
         if unknown:
@@ -172,11 +192,49 @@ class PDE(eqx.Module):
             raise ValueError(f"nonlinear terms of {self.name!r} returned unknown fields {sorted(unknown)}")
         return out
 
-    def rhs(self, f: Fields) -> dict[str, Any]:
-        """``L u + N(u)`` for every field (zero where a field has no terms)."""
-        lin, non = self.linear_terms(f), self.nonlinear_terms(f)
+    def flux_terms(self, f: Fields) -> dict[str, dict[str, Any]]:
+        """The fluxes ``{field: {coord: F}}`` (``∂_coord F`` in the equation of ``field``)."""
+        if self.flux is None:
+            return {}
+        out = {k: dict(v) for k, v in self.flux(f, self.params).items()}
+        unknown = set(out) - set(self.fields)
+        if unknown:
+            raise ValueError(f"flux terms of {self.name!r} returned unknown fields {sorted(unknown)}; "
+                             f"fields are {self.fields}")
+        for field, components in out.items():
+            wrong = set(components) - set(self.domain.coords)
+            if wrong:
+                raise ValueError(f"flux of {field!r} in {self.name!r} has components along {sorted(wrong)}; "
+                                 f"valid: the spatial coordinates {self.domain.coords}")
+        return out
+
+    def forcing_terms(self, f: Fields) -> dict[str, Any]:
+        """The forcing per field (functions of the coordinates and ``t`` only)."""
+        if self.forcing is None:
+            return {}
+        out = dict(self.forcing(f, self.params))
+        unknown = set(out) - set(self.fields)
+        if unknown:
+            raise ValueError(f"forcing terms of {self.name!r} returned unknown fields {sorted(unknown)}")
+        return out
+
+    def rhs(self, f: Fields, divergence: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``L u + N(u)`` for every field (zero where a field has no terms).
+
+        ``divergence`` is ``∇·flux`` per field, computed by the caller's derivative
+        provider (autodiff, FFT or a Chebyshev grid: see :func:`~pdejax.pde.grid_rhs` and
+        :func:`~pdejax.pde.pointwise_residual`); required when the PDE has ``flux`` terms.
+        """
+        if self.flux is not None and divergence is None:
+            raise ValueError(f"PDE {self.name!r} has flux terms: rhs needs their divergence "
+                             "(use pdejax.pde.grid_rhs or pointwise_residual, which compute it)")
+        parts = (self.linear_terms(f), self.nonlinear_terms(f), self.forcing_terms(f), dict(divergence or {}))
         zero = f[self.fields[0]] * 0
-        return {k: lin.get(k, zero) + non.get(k, zero) for k in self.fields}
+        out = {}
+        for k in self.fields:
+            present = [p[k] for p in parts if k in p]
+            out[k] = sum(present[1:], present[0]) if present else zero
+        return out
 
     def initial_values(self, x: Any) -> Any:
         """Initial fields at spatial point ``x`` (shape ``(dim,)``) → shape ``(n_fields,)``;
@@ -197,7 +255,16 @@ class PDE(eqx.Module):
         return jnp.stack([jnp.asarray(values[v], x.dtype) * jnp.ones((), x.dtype) for v in self.velocities])
 
     def requested_derivatives(self, coordinates: Mapping[str, Any], dtype=jnp.float32) -> set[DerivativeKey]:
-        """Every derivative that ``L`` and ``N`` read, found by one recording pass."""
+        """Every derivative that ``L``, ``nonlinear`` and ``forcing`` read (not ``flux``: see
+        :meth:`flux_requests`), found by one recording pass."""
         rec = RecordingFields(self.fields + self.velocities, self.domain.coords, coordinates, dtype=dtype)
-        self.rhs(rec)
+        self.linear_terms(rec)
+        self.nonlinear_terms(rec)
+        self.forcing_terms(rec)
         return rec.requested | {(k, ()) for k in self.fields}
+
+    def flux_requests(self, coordinates: Mapping[str, Any], dtype=jnp.float32) -> set[DerivativeKey]:
+        """Every derivative that ``flux`` reads (empty without flux terms)."""
+        rec = RecordingFields(self.fields + self.velocities, self.domain.coords, coordinates, dtype=dtype)
+        self.flux_terms(rec)
+        return rec.requested

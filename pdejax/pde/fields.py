@@ -76,9 +76,27 @@ class RecordingFields(Fields):
 
     def __init__(self, fields, coords, coordinates, shape=(), dtype=jnp.float32):
         self.requested: set[DerivativeKey] = set()
+        self.coordinates_read: set[str] = set()  # e.g. {"t"}: a term that depends on time
 
         def record(key: DerivativeKey):
             self.requested.add(key)
             return jnp.zeros(shape, dtype)
 
         super().__init__(fields, coords, record, coordinates)
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_") and name in self._coordinates:
+            self.coordinates_read.add(name)
+        return super().__getattr__(name)
+
+    __getitem__ = __getattr__
+
+
+def shifted_key(key: DerivativeKey, coord: str, coords: tuple[str, ...]) -> DerivativeKey:
+    """The derivative ``key`` once more along ``coord``: ``("u", (("x", 1),))`` along ``"y"``
+    is ``("u", (("x", 1), ("y", 1)))`` (orders listed in the order of ``coords``)."""
+    field, orders = key
+    counts = dict(orders)
+    counts[coord] = counts.get(coord, 0) + 1
+    ordered = [c for c in coords if c in counts] + [c for c in counts if c not in coords]
+    return field, tuple((c, counts[c]) for c in ordered)

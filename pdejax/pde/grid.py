@@ -55,12 +55,24 @@ def grid_fields(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *sizes"],
     return Fields(pde.fields, pde.domain.coords, lookup, coordinates)
 
 
+def grid_divergence(pde: PDE, grid, f: Fields) -> dict[str, Array]:
+    """``∇·flux`` per field on ``grid``: each flux component differentiated on the grid
+    (exact FFT derivatives on a FourierGrid, differentiation matrices on a ChebyshevGrid)."""
+    out: dict[str, Array] = {}
+    for field, components in pde.flux_terms(f).items():
+        for c, flux in components.items():
+            d = grid.derivative(jnp.broadcast_to(flux, grid.sizes), {c: 1})
+            out[field] = d if field not in out else out[field] + d
+    return out
+
+
 def grid_rhs(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *sizes"],
              t: float | None = None) -> Float[Array, "fields *sizes"]:
     """``L u + N(u)`` for fields ``u`` on ``grid`` (shape ``(n_fields, *grid.sizes)``; with
     ``second_order`` fields, those of :func:`~pdejax.pde.first_order_system`).
 
-    Derivatives are exact spectral derivatives; nonlinear terms are evaluated pointwise
+    Derivatives are exact spectral derivatives (flux terms: the derivative of the flux on
+    the grid); nonlinear terms are evaluated pointwise
     on the grid (no dealiasing here: the caller chooses, e.g. the 2/3 rule in a stepper).
     On a :class:`FourierGrid` the PDE must be periodic (ValueError otherwise); other grids
     (a Chebyshev grid) are not periodic and take any boundary.
@@ -80,5 +92,6 @@ def unchecked_grid_rhs(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *siz
     coordinates = dict(zip(grid.coords, grid.mesh(u.dtype)))
     if pde.evolution:
         coordinates["t"] = jnp.asarray(pde.domain.time[0] if t is None else t, u.dtype)
-    rhs = pde.rhs(grid_fields(pde, grid, u, coordinates))
+    fields = grid_fields(pde, grid, u, coordinates)
+    rhs = pde.rhs(fields, grid_divergence(pde, grid, fields))
     return jnp.stack([jnp.broadcast_to(rhs[k], grid.sizes).astype(u.dtype) for k in pde.fields])

@@ -29,8 +29,8 @@ from .fields import Fields, parse_name
 
 @dataclass(frozen=True)
 class _VelocityEquations:
-    """``N`` of the first-order system: the terms of a second-order field ``u`` go to the
-    equation of its velocity ``u_t``. Compared by value, so equal systems are equal
+    """``N`` (or the flux, or the forcing) of the first-order system: the terms of a
+    second-order field ``u`` go to the equation of its velocity ``u_t``. Compared by value, so equal systems are equal
     pytrees (jit caches hit)."""
 
     nonlinear: NonlinearFn
@@ -39,6 +39,10 @@ class _VelocityEquations:
     def __call__(self, f: Fields, params: Mapping[str, Any]) -> dict[str, Any]:
         renames = dict(self.renames)
         return {renames.get(k, k): v for k, v in self.nonlinear(f, params).items()}
+
+
+def _renamed(fn, velocity: dict[str, str]):
+    return None if fn is None else _VelocityEquations(fn, tuple(velocity.items()))
 
 
 def first_order_system(pde: PDE, *, block_terms: bool = True) -> PDE:
@@ -77,9 +81,9 @@ def first_order_system(pde: PDE, *, block_terms: bool = True) -> PDE:
     if block_terms:
         for field, v in velocity.items():
             linear[field] = {v: 1.0}
-    nonlinear = None if pde.nonlinear is None else _VelocityEquations(pde.nonlinear, tuple(velocity.items()))
     return PDE(name=pde.name, fields=fields, domain=pde.domain, params=pde.params,
-               linear={f: linear[f] for f in fields if linear.get(f)}, nonlinear=nonlinear, initial=pde.initial,
+               linear={f: linear[f] for f in fields if linear.get(f)}, nonlinear=_renamed(pde.nonlinear, velocity),
+               flux=_renamed(pde.flux, velocity), forcing=_renamed(pde.forcing, velocity), initial=pde.initial,
                boundary=pde.boundary, constraints=pde.constraints)
 
 

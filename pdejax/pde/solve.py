@@ -36,35 +36,19 @@ from jaxtyping import Array, Complex, Float
 from ..spectral import ETDRK4, FourierGrid, rollout
 from ..spectral.etdrk4_block import BlockETDRK4
 from .base import PDE
-from .fields import Fields, RecordingFields, parse_name
 from .grid import require_periodic
 from .second_order import block_etdrk4_stepper, first_order_system
+from .spectral_terms import ExtraFn, spectral_terms, split_linear, symbol
 
 
 def _default_dtype(dtype):
     return jnp.dtype(dtype if dtype is not None else jnp.zeros(()).dtype)
 
 
-def _split_linear(pde: PDE) -> tuple[dict, dict]:
-    """``(diagonal, coupling)``: per field, its terms in itself and in other fields."""
-    diagonal: dict[str, dict] = {f: {} for f in pde.fields}
-    coupling: dict[str, dict] = {f: {} for f in pde.fields}
-    for field, terms in pde.linear.items():
-        for deriv, coef in terms.items():
-            source = parse_name(deriv, pde.fields, pde.domain.coords)[0]
-            (diagonal if source == field else coupling)[field][deriv] = coef
-    return diagonal, coupling
-
-
-def _symbol(pde: PDE, grid: FourierGrid, terms: dict, dtype) -> np.ndarray:
+def _symbol(pde: PDE, grid: FourierGrid, terms: dict, dtype=None) -> np.ndarray:
     """Fourier symbol of a sum of linear terms, on the host (complex128): the ETDRK4
     coefficients are computed from it once, so the PDE's coefficients must be concrete."""
-    shape = np.broadcast_shapes(*(k.shape for k in grid.wavenumbers(np.float64)))
-    sym = np.zeros(shape, np.complex128)
-    for deriv, coef in terms.items():
-        orders = dict(parse_name(deriv, pde.fields, pde.domain.coords)[1])
-        sym = sym + float(pde.coefficient(coef)) * grid.derivative_factor(orders, np.float64)
-    return sym
+    return symbol(pde, grid, terms)
 
 
 def linear_symbol(pde: PDE, grid: FourierGrid, dtype=None) -> Array:
@@ -74,68 +58,30 @@ def linear_symbol(pde: PDE, grid: FourierGrid, dtype=None) -> Array:
         raise ValueError(f"PDE {pde.name!r} has second_order fields {pde.second_order}: its linear part is a "
                          "2x2 block per wavenumber, not a diagonal symbol (see block_etdrk4_stepper)")
     dtype = _default_dtype(dtype)
-    diagonal, _ = _split_linear(pde)
-    sym = np.stack([np.broadcast_to(_symbol(pde, grid, diagonal[f], dtype), grid.dealias_mask().shape)
-                    for f in pde.evolving])
+    diagonal, _ = split_linear(pde)
+    sym = np.stack([symbol(pde, grid, diagonal[f]) for f in pde.evolving])
     return np.real(sym).astype(dtype) if np.all(np.imag(sym) == 0) else sym.astype(np.result_type(dtype, 1j))
 
 
-def constraint_solver(pde: PDE, grid: FourierGrid, dtype=None) -> Callable[[Array], Array]:
-    """``v̂ (evolving) -> ŵ (all fields)``: constraint fields from their linear equations.
-
-    A constraint ``0 = S ĉ + Σ coupling terms`` gives ``ĉ = -(Σ coupling)/S`` where the
-    symbol ``S ≠ 0`` (modes with ``S = 0``, such as the mean of a stream function, are 0).
-    """
-    dtype = _default_dtype(dtype)
-    if not pde.constraints:
-        return lambda v_hat: v_hat
-    rec = RecordingFields(pde.fields, pde.domain.coords, {c: jnp.zeros(()) for c in pde.domain.point_names})
-    nonlinear = set(pde.nonlinear_terms(rec)) & set(pde.constraints)
-    if nonlinear:
-        raise ValueError(f"{pde.name}: constraint fields {sorted(nonlinear)} have nonlinear terms; a spectral "
-                         "solver needs constraint equations that are linear")
-    diagonal, coupling = _split_linear(pde)
-    evolving = {f: i for i, f in enumerate(pde.evolving)}
-    solved = {}
-    for c in pde.constraints:
-        sym = _symbol(pde, grid, diagonal[c], dtype)
-        sources = {}
-        for deriv, coef in coupling[c].items():
-            src = parse_name(deriv, pde.fields, pde.domain.coords)[0]
-            if src not in evolving:
-                raise ValueError(f"{pde.name}: constraint {c!r} couples to constraint {src!r}; "
-                                 "only couplings to evolving fields are supported")
-            sources[deriv] = (evolving[src], _symbol(pde, grid, {deriv: coef}, dtype))
-        inverse = np.where(np.abs(sym) > 0, -1 / np.where(np.abs(sym) > 0, sym, 1), 0)
-        complex_dtype = np.result_type(dtype, np.complex64)
-        solved[c] = (inverse.astype(complex_dtype), tuple((i, s.astype(complex_dtype)) for i, s in sources.values()))
-
-    def complete(v_hat):
-        out = []
-        for f in pde.fields:
-            if f in evolving:
-                out.append(v_hat[evolving[f]])
-            else:
-                inverse, sources = solved[f]
-                out.append(inverse * sum(s * v_hat[i] for i, s in sources))
-        return jnp.stack(out)
-
-    return complete
-
-
 def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: str | float | bool = "2/3",
-                   dtype=None) -> ETDRK4 | BlockETDRK4:
+                   dtype=None, extra: ExtraFn | None = None) -> ETDRK4 | BlockETDRK4:
     """One ETDRK4 step of ``pde`` on ``grid`` in Fourier space (see the module docstring).
 
     The returned stepper maps ``(v̂, t)``, ``v̂`` of shape ``(n_evolving, *rfft shape)`` the
     state at time ``t``, to the state at ``t + dt``; ``jax.vmap`` batches it. Its explicit
-    part ``N̂(v̂, t)`` (``stepper.nonlinear``: the nonlinear terms, the linear terms coupling
-    fields, forcing) reads ``f.t`` at the stage times ``t, t + dt/2, t + dt/2, t + dt``:
-    extra right-hand-side terms (e.g. a learned correction) belong there.
+    part ``N̂(v̂, t)`` (``stepper.nonlinear``, a :class:`~pdejax.pde.spectral_terms.SpectralTerms`:
+    the nonlinear, flux and forcing terms and the linear terms coupling fields) reads ``f.t``
+    at the stage times ``t, t + dt/2, t + dt/2, t + dt``. Each stage makes one batched
+    inverse FFT of exactly the spectra the terms read and one batched forward FFT of the
+    terms evaluated on the grid (``stepper.nonlinear.transforms_per_stage``).
 
     Args:
         dealias: ``"2/3"`` (default), ``"1/2"`` (cubic terms), ``"none"``, a fraction in
             ``(0, 1]``, or ``True``/``False`` for ``"2/3"``/``"none"``; applied to ``N̂``.
+        extra: an extra right-hand-side term ``extra(f) -> {field: value}`` on the grid,
+            evaluated with the PDE's own terms at every stage (it shares their transforms)
+            and integrated at fourth order with them: the hook for a learned correction
+            (see :func:`~pdejax.pde.spectral_terms.spectral_terms`).
 
     With ``second_order`` fields the state also holds their velocities ``u_t`` and each
     pair ``(u, u_t)`` is a 2×2 block of the exponential part (a
@@ -145,46 +91,9 @@ def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: str | flo
     """
     require_periodic(pde, "etdrk4_stepper (spectral ETDRK4)")
     if pde.second_order:  # (u, u_t) as 2x2 blocks in the exponential part
-        return block_etdrk4_stepper(pde, grid, dt, dealias=dealias, dtype=dtype)
-    if grid.coords != pde.domain.coords:
-        raise ValueError(f"grid coordinates {grid.coords} differ from the PDE's {pde.domain.coords}")
+        return block_etdrk4_stepper(pde, grid, dt, dealias=dealias, dtype=dtype, extra=extra)
     dtype = _default_dtype(dtype)
-    axes = grid.axes
-    mask = grid.dealias_mask(dealias)
-    _, coupling = _split_linear(pde)
-    index = {f: i for i, f in enumerate(pde.fields)}
-    complete = constraint_solver(pde, grid, dtype)
-    source = lambda deriv: index[parse_name(deriv, pde.fields, pde.domain.coords)[0]]
-    complex_dtype = np.result_type(dtype, np.complex64)
-    coupled = [[(_symbol(pde, grid, {d: c}, dtype).astype(complex_dtype), source(d)) for d, c in coupling[f].items()]
-               for f in pde.evolving]
-    coordinates = dict(zip(grid.coords, grid.mesh(dtype)))
-    if pde.evolution:
-        coordinates["t"] = jnp.asarray(pde.domain.time[0], dtype)
-    # Every value/derivative the nonlinear terms read, found once, then computed with
-    # one batched inverse FFT per stage (sorted: a deterministic traced program).
-    rec = RecordingFields(pde.fields, pde.domain.coords, coordinates)
-    pde.nonlinear_terms(rec)
-    requests = sorted(rec.requested)
-    modes = grid.dealias_mask().shape
-    factors = np.stack([np.broadcast_to(grid.derivative_factor(dict(o), dtype), modes) for _, o in requests]
-                       or [np.ones(modes)])
-    sources = np.asarray([index[f] for f, _ in requests], int)
-
-    def explicit(v_hat, t):
-        w_hat = complete(v_hat)
-        values = {}
-        if requests:
-            physical = jnp.fft.irfftn(w_hat[sources] * factors, s=grid.sizes, axes=axes)
-            values = dict(zip(requests, physical))
-        at = {**coordinates, "t": jnp.asarray(t, dtype)} if pde.evolution else coordinates
-        terms = pde.nonlinear_terms(Fields(pde.fields, pde.domain.coords, values.__getitem__, at))
-        zero = jnp.zeros(grid.sizes, dtype)
-        n = jnp.stack([jnp.broadcast_to(terms.get(f, zero), grid.sizes).astype(dtype) for f in pde.evolving])
-        n_hat = jnp.fft.rfftn(n, axes=axes) * mask
-        linear = [sum((s * w_hat[i] for s, i in pairs), jnp.zeros_like(v_hat[0])) for pairs in coupled]
-        return n_hat + jnp.stack(linear)
-
+    explicit = spectral_terms(pde, grid, dealias=dealias, dtype=dtype, extra=extra)
     return ETDRK4(linear_symbol(pde, grid, dtype), explicit, dt, dtype=dtype)
 
 
@@ -218,8 +127,8 @@ def check_initial_shape(u0, expected: tuple[int, ...], names: tuple[str, ...], s
 
 
 def spectral_solve(pde: PDE, grid: FourierGrid, u0: Float[Array, "evolving *sizes"], dt: float, n_steps: int,
-                   save_every: int = 1, *, t0: float | None = None,
-                   dealias: str | float | bool = "2/3") -> Float[Array, "frames evolving *sizes"]:
+                   save_every: int = 1, *, t0: float | None = None, dealias: str | float | bool = "2/3",
+                   extra: ExtraFn | None = None) -> Float[Array, "frames evolving *sizes"]:
     """Trajectory of ``pde`` from ``u0`` by ETDRK4: ``u0`` and every ``save_every``-th of
     ``n_steps`` steps, shape ``(1 + n_steps // save_every, n_evolving, *sizes)``.
 
@@ -233,11 +142,12 @@ def spectral_solve(pde: PDE, grid: FourierGrid, u0: Float[Array, "evolving *size
         t0: the start time (default: the start of the PDE's time interval); step ``k``
             starts at ``t0 + k·dt``, and time-dependent terms see the stage times.
         dealias: the dealiasing rule of :func:`etdrk4_stepper`.
+        extra: an extra right-hand-side term on the grid (see :func:`etdrk4_stepper`).
     """
     state = first_order_system(pde).evolving  # with the velocities u_t of second-order fields
     check_initial_shape(u0, (len(state), *grid.sizes), state, "spectral_solve")
     if t0 is None:
         t0 = pde.domain.time[0] if pde.evolution else 0.0
-    step = etdrk4_stepper(pde, grid, dt, dealias=dealias, dtype=u0.dtype)
+    step = etdrk4_stepper(pde, grid, dt, dealias=dealias, dtype=u0.dtype, extra=extra)
     frames = rollout(step, n_steps, save_every)(to_fourier(grid, u0), t0)
     return jnp.concatenate([u0[None], from_fourier(grid, frames).astype(u0.dtype)])

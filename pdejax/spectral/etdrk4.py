@@ -24,7 +24,7 @@ class AbstractETDRK4(eqx.Module):
     fields in ``__init__`` and say how a coefficient acts on a state in :meth:`apply`."""
 
     dt: float = eqx.field(static=True)
-    nonlinear: Callable[[Array, Array], Array] = eqx.field(static=True)
+    nonlinear: Callable[[Array, Array], Array]  # a pytree (its parameters are leaves) or a function
     e: Array
     e2: Array
     q: Array

@@ -16,6 +16,7 @@ from .one_d import fisher_kpp as fisher_kpp
 from .one_d import heat as heat
 from .one_d import kdv as kdv
 from .one_d import kuramoto_sivashinsky as kuramoto_sivashinsky
+from .reaction import gray_scott as gray_scott
 from .registry import PDES as PDES
 from .two_d import darcy as darcy
 from .two_d import darcy_pde as darcy_pde

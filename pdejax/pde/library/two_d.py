@@ -40,15 +40,15 @@ def navier_stokes_2d(nu: float = 1e-3, forcing: Literal["none", "kolmogorov", "f
     """
     if nu <= 0:
         raise ConfigError("nu", nu, "a positive viscosity")
+    if forcing not in ("none", "kolmogorov", "fno"):
+        raise ConfigError("forcing", forcing, '"none", "kolmogorov" or "fno"')
     length = (1.0 if forcing == "fno" else 2 * math.pi) if length is None else length
     kappa = 2 * math.pi / length
 
     def source(f):
         if forcing == "kolmogorov":
             return -amplitude * wavenumber * kappa * jnp.cos(wavenumber * kappa * f.y)
-        if forcing == "fno":
-            return 0.1 * (jnp.sin(2 * jnp.pi * (f.x + f.y)) + jnp.cos(2 * jnp.pi * (f.x + f.y)))
-        return 0.0
+        return 0.1 * (jnp.sin(2 * jnp.pi * (f.x + f.y)) + jnp.cos(2 * jnp.pi * (f.x + f.y)))
 
     def exact(points, params):
         if forcing != "none":
@@ -64,7 +64,8 @@ def navier_stokes_2d(nu: float = 1e-3, forcing: Literal["none", "kolmogorov", "f
         params={"nu": nu, "drag": drag},
         linear={"w": {"w_xx": "nu", "w_yy": "nu", "w": "-drag"},
                 "psi": {"psi_xx": 1.0, "psi_yy": 1.0, "w": 1.0}},
-        nonlinear=lambda f, p: {"w": -(f.psi_y * f.w_x - f.psi_x * f.w_y) + source(f)},
+        nonlinear=lambda f, p: {"w": -(f.psi_y * f.w_x - f.psi_x * f.w_y)},
+        forcing=None if forcing == "none" else (lambda f, p: {"w": source(f)}),
         initial=lambda x, p: {"w": 2 * kappa**2 * jnp.sin(kappa * x[0]) * jnp.sin(kappa * x[1])},
         boundary=Periodic(),
         exact=exact if forcing == "none" else None,
