@@ -260,5 +260,5 @@ def spectral_terms(pde: PDE, grid: FourierGrid, *, dealias: str | float | bool =
                          request_coefs=tuple(c for _, c in request_maps),
                          coupling_coefs=tuple(c for _, c in coupling_maps), output_factors=output_factors,
                          requests=requests, request_sources=tuple(s for s, _ in request_maps),
-                         coupling_sources=tuple(s for s, _ in coupling_maps), outputs=tuple(outputs), time_dependent_forcing=time_dependent,
-                         dtype=dtype)
+                         coupling_sources=tuple(s for s, _ in coupling_maps), outputs=tuple(outputs),
+                         time_dependent_forcing=time_dependent, dtype=dtype)
