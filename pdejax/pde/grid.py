@@ -45,12 +45,24 @@ def grid_for(pde: PDE, size: int | tuple[int, ...]) -> FourierGrid:
 
 def grid_fields(pde: PDE, grid: FourierGrid, u: Float[Array, "fields *sizes"],
                 coordinates: dict[str, Array]) -> Fields:
-    """A :class:`Fields` view of ``u`` on ``grid``: derivatives by exact spectral differentiation."""
+    """A :class:`Fields` view of ``u`` on ``grid``: derivatives by exact spectral differentiation.
+
+    On a :class:`FourierGrid` the fields are transformed once (on first use) and each
+    derivative costs one inverse transform; other grids differentiate per request.
+    """
     index = {f: i for i, f in enumerate(pde.fields)}
+    spectra: list = []
 
     def lookup(key):
         field, orders = key
-        return grid.derivative(u[index[field]], dict(orders))
+        if not orders or all(o == 0 for _, o in orders):
+            return u[index[field]]
+        if not isinstance(grid, FourierGrid):
+            return grid.derivative(u[index[field]], dict(orders))
+        if not spectra:
+            spectra.append(jnp.fft.rfftn(u, axes=grid.axes))
+        factor = grid.derivative_factor(dict(orders), u.real.dtype)
+        return jnp.fft.irfftn(spectra[0][index[field]] * factor, s=grid.sizes, axes=grid.axes).astype(u.dtype)
 
     return Fields(pde.fields, pde.domain.coords, lookup, coordinates)
 
