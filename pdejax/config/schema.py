@@ -95,9 +95,18 @@ class ModelConfig(Named):
 
 
 class CombinerConfig(Named):
-    """``optimizer.combine.name``: ``fixed`` (``objective.weights``) or ``grad_norm``...; other keys its arguments."""
+    """``optimizer.combine.name``: ``fixed`` (``objective.weights``), ``grad_norm``,
+    ``lr_annealing``, ``ntk``, ``config``, ``config_momentum``, ``multiadam`` or your own;
+    other keys its arguments."""
 
     name: str = "fixed"
+
+
+COMBINER_OPTIMIZERS: dict[str, frozenset[str]] = {}
+"""Combiners that keep their own moment estimates → the ``optimizer.name`` values they
+compose with (``multiadam``, ``config_momentum``: ``sgd``, without momentum). Filled
+where such a combiner is registered; a config pairing it with another optimizer is
+refused when validated."""
 
 
 class ObjectiveSection(Section):
@@ -126,6 +135,20 @@ class OptimizerConfig(Section):
     args: dict[str, Any] = Field(default_factory=dict)
     clip_norm: float | None = Field(None, gt=0)
     combine: CombinerConfig = Field(default_factory=CombinerConfig)
+
+    @model_validator(mode="after")
+    def _combiner_composes(self) -> OptimizerConfig:
+        allowed = COMBINER_OPTIMIZERS.get(self.combine.name)
+        if allowed is None:
+            return self
+        why = (f"with optimizer.combine.name = {self.combine.name!r}, which keeps its own moment estimates "
+               "(the optimizer only scales its step by the learning rate and schedule)")
+        if self.name not in allowed:
+            raise ConfigError("name", self.name, f"{' or '.join(sorted(allowed))} {why}")
+        if self.args.get("momentum") or self.args.get("nesterov"):
+            key = "momentum" if self.args.get("momentum") else "nesterov"
+            raise ConfigError(f"args.{key}", self.args[key], f"no {key} {why}")
+        return self
 
 
 class LBFGSConfig(Section):

@@ -2,6 +2,7 @@
 
 from .base import AbstractObjective as AbstractObjective
 from .base import Losses as Losses
+from .base import PointResidual as PointResidual
 from .operator import AutoregressiveObjective as AutoregressiveObjective
 from .operator import NormalizedOperator as NormalizedOperator
 from .operator import Normalizer as Normalizer

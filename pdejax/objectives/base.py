@@ -9,12 +9,25 @@ without touching the others.
 from __future__ import annotations
 
 import abc
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import equinox as eqx
 from jaxtyping import Array, PRNGKeyArray
 
 Losses = dict[str, Array]
+
+
+class PointResidual(NamedTuple):
+    """One loss term as residual vectors at points: ``term = mean_i |fn(model, points_i)|²``.
+
+    ``fn(model, point)`` returns the residual vector at one point (``point``: one slice of
+    ``points`` along its leading axis; ``points`` may be a pytree whose leaves share it).
+    Combiners that need each point's parameter gradient (NTK weighting) vmap over it.
+    """
+
+    fn: Callable[[Any, Any], Array]
+    points: Any
 
 
 class AbstractObjective(eqx.Module):
@@ -42,3 +55,12 @@ class AbstractObjective(eqx.Module):
     @abc.abstractmethod
     def loss_names(self) -> tuple[str, ...]:
         """Names of the loss terms ``loss`` returns, in a fixed order."""
+
+    def point_residuals(self, batch: Any, key: PRNGKeyArray) -> dict[str, PointResidual]:
+        """Optional: every loss term as residuals at single points, ``{term: PointResidual}``.
+
+        Override it where each term is a mean of squared pointwise residuals; the NTK
+        combiner (``optimizer.combine.name: ntk``) needs it, to take each point's gradient
+        separately (the trace of the term's NTK block is ``Σ_i |∇_θ r_i|²``).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not give per-point residuals")

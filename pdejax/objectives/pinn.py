@@ -11,7 +11,7 @@ from jaxtyping import Array, Float
 
 from ..pde import PDE, Dirichlet, Periodic, initial_velocity_residual, pointwise_residual
 from ..pde.autodiff import Mode
-from .base import AbstractObjective, Losses
+from .base import AbstractObjective, Losses, PointResidual
 
 
 class PINNField(eqx.Module):
@@ -167,3 +167,29 @@ class PINN(AbstractObjective):
             else:
                 losses["boundary"] = jnp.mean(jnp.sum((pred - self.pde.boundary.value) ** 2, axis=-1))
         return losses, aux
+
+    def point_residuals(self, batch, key) -> dict[str, PointResidual]:
+        """Each term as residuals at single points (``term = mean_i |r_i|²``; the causal
+        weights of the residual term are left out): what NTK weighting differentiates."""
+        pde, dim = self.pde, self.pde.domain.dim
+        out = {"residual": PointResidual(lambda model, p: pointwise_residual(pde, model, p, self.derivatives),
+                                         batch["interior"])}
+        if "initial" in batch:
+            evolving = jnp.asarray([k in pde.evolving for k in pde.fields])
+
+            def initial(model, x):
+                point = jnp.concatenate([x, jnp.full((1,), pde.domain.time[0], x.dtype)])
+                r = jnp.where(evolving, model(point) - pde.initial_values(x), 0)
+                return jnp.concatenate([r, initial_velocity_residual(pde, model, x)]) if pde.second_order else r
+
+            out["initial"] = PointResidual(initial, batch["initial"])
+        if "boundary" in batch:
+            def boundary(model, p):
+                if isinstance(pde.boundary, Periodic):
+                    lower = jnp.asarray(pde.domain.lower, p.dtype)
+                    shift = jnp.where(jnp.isclose(p[:dim], lower), jnp.asarray(pde.domain.lengths, p.dtype), 0)
+                    return model(p) - model(p.at[:dim].add(shift))
+                return model(p) - pde.boundary.value
+
+            out["boundary"] = PointResidual(boundary, batch["boundary"])
+        return out

@@ -5,6 +5,10 @@ from .combiners import COMBINERS as COMBINERS
 from .combiners import GradientCombiner as GradientCombiner
 from .combiners import fixed as fixed
 from .combiners import grad_norm as grad_norm
+from .combiners import lr_annealing as lr_annealing
+from .conflict_free import config as config
+from .conflict_free import config_direction as config_direction
+from .conflict_free import config_momentum as config_momentum
 from .evaluation import AbstractEvaluator as AbstractEvaluator
 from .loggers import AbstractLogger as AbstractLogger
 from .loggers import FunctionLogger as FunctionLogger
@@ -13,6 +17,9 @@ from .loop import FitResult as FitResult
 from .loop import Interrupted as Interrupted
 from .loop import NonFiniteLoss as NonFiniteLoss
 from .loop import fit as fit
+from .multiadam import multiadam as multiadam
+from .ntk import ntk as ntk
+from .ntk import ntk_trace as ntk_trace
 from .optim import OPTIMIZERS as OPTIMIZERS
 from .optim import SCHEDULES as SCHEDULES
 from .optim import build_optimizer as build_optimizer

@@ -35,6 +35,7 @@ import optax.contrib
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ..config.errors import ConfigError
 from ..objectives import AbstractObjective
 from ..parallel import data_mesh
 from .combiners import GradientCombiner, fixed
@@ -179,12 +180,25 @@ class Step:
             losses, grads, aux = self.term_gradients(terms, params)
             value = weighted(losses)
         else:
+            differentiated = weighted
+            if self.combiner.grad_weights is not None:  # e.g. one term's gradient per step
+                grad_weights = jax.lax.stop_gradient(self.combiner.grad_weights(state.combiner_state))
+                differentiated = lambda losses: sum(grad_weights[k] * v for k, v in losses.items())  # noqa: E731
+
             def total(p):
                 losses, aux = terms(p)
-                return weighted(losses), (losses, aux)
+                return differentiated(losses), (losses, aux)
 
             (value, (losses, aux)), grads = jax.value_and_grad(total, has_aux=True)(params)
-        direction, combiner_state, combiner_aux = self.combiner.update(grads, losses, state.combiner_state, params)
+            if self.combiner.grad_weights is not None:
+                value = weighted(losses)
+        extra = {}
+        if "point_residuals" in self.combiner.needs:
+            extra["point_residuals"] = {
+                k: (lambda p, x, fn=fn: fn(eqx.combine(p, static), x), points)
+                for k, (fn, points) in self.objective.point_residuals(batch, k_loss).items()}
+        direction, combiner_state, combiner_aux = self.combiner.update(grads, losses, state.combiner_state, params,
+                                                                       **extra)
         value_fn = lambda p: weighted(terms(p)[0])  # noqa: E731  (same batch and key)
         # value: MoMo, reduce_on_plateau; value_fn: line searches; obj_fn: Sophia's Hessian estimate.
         updates, opt_state = self.optimizer.update(direction, state.opt_state, params, value=value, grad=direction,
@@ -236,5 +250,12 @@ def make_step(objective: AbstractObjective, optimizer: optax.GradientTransformat
     """
     if term_grads not in ("vmap", "loop"):
         raise ValueError(f"term_grads = {term_grads!r}: expected 'vmap' or 'loop'")
-    return Step(objective, optimizer, mesh if mesh is not None else data_mesh(1), combiner or fixed(), source,
+    combiner = combiner or fixed()
+    if "point_residuals" in combiner.needs and \
+            type(objective).point_residuals is AbstractObjective.point_residuals:
+        name = type(objective).__name__
+        raise ConfigError("optimizer.combine.name", None, "a combiner this objective supports", message=(
+            f"optimizer.combine.name: this combiner needs per-point residuals (NTK weighting), which {name} "
+            "does not give (it does not implement point_residuals); choose another combiner, e.g. grad_norm."))
+    return Step(objective, optimizer, mesh if mesh is not None else data_mesh(1), combiner, source,
                 eval_params, term_grads)
