@@ -30,8 +30,9 @@ from pdejax.models.deeponet import DeepONet, unit_grid
 from pdejax.models.registry import MODELS
 from pdejax.training import Checkpointer
 
-# Registered models that are not operators on grids (pointwise networks for PINNs).
-NOT_OPERATORS = {"mlp"}
+# Registered models that are not operators on grids: pointwise networks for PINNs, each
+# with a PointCase below (a point's features (in,) -> (out,)).
+NOT_OPERATORS = {"mlp", "fourier_mlp", "modified_mlp", "pirate_net", "kan", "pinnsformer"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,3 +229,118 @@ def test_float64(case):
         out = apply(model64, jnp.asarray(np.asarray(x, np.float64)))
         assert out.dtype == jnp.float64
     assert_close(out, apply(model, x), tol=1e-4)
+
+
+# ---- pointwise PINN networks: one point's features (in,) -> (out,) ----
+
+
+@dataclasses.dataclass(frozen=True)
+class PointCase:
+    """A small pointwise network; ``frozen``: parameter paths whose gradient is zero by design."""
+
+    id: str
+    name: str
+    args: dict[str, Any]
+    in_size: int = 3
+    out_size: int = 2
+    frozen: tuple[str, ...] = ()
+    build: Callable[..., eqx.Module] | None = None
+
+    def make(self, key=None, dtype=None) -> eqx.Module:
+        key = prng_key(0) if key is None else key
+        net = MODELS.build(self.name, self.args, where="model", in_size=self.in_size, out_size=self.out_size,
+                           key=key, dtype=dtype)
+        return net if self.build is None else self.build(net)
+
+    def inputs(self, batch: int | None = None, seed: int = 1):
+        return normal((self.in_size,) if batch is None else (batch, self.in_size), seed)
+
+
+def _open_gates(net):
+    """A PirateNet as after some training: every block's alpha != 0, so every weight gets a gradient
+    (at initialisation alpha = 0 and only alpha and the last layer do)."""
+    return eqx.tree_at(lambda m: [b.alpha for b in m.blocks], net,
+                       [jnp.asarray(0.3 + 0.1 * i, b.alpha.dtype) for i, b in enumerate(net.blocks)])
+
+
+B = ".embedding.matrix"  # random Fourier features: frozen
+POINT_CASES = [
+    PointCase("mlp-rwf", "mlp", {"width": 8, "depth": 2, "rwf": {"mean": 1.0, "std": 0.1}}),
+    PointCase("fourier-mlp", "fourier_mlp", {"width": 8, "depth": 2, "n_features": 4}, frozen=(B,)),
+    PointCase("modified-mlp-rwf", "modified_mlp", {"width": 8, "depth": 2, "n_features": 4, "rwf": {}},
+              frozen=(B,)),
+    PointCase("pirate-net", "pirate_net", {"width": 8, "n_blocks": 2, "n_features": 4}, frozen=(B,),
+              build=_open_gates),
+    PointCase("kan", "kan", {"width": 4, "depth": 1, "degree": 3}),
+    PointCase("pinnsformer", "pinnsformer", {"d_model": 8, "n_heads": 2, "d_ff": 8, "d_hidden": 8, "n_steps": 3}),
+]
+point_cases = pytest.mark.parametrize("case", POINT_CASES, ids=[c.id for c in POINT_CASES])
+
+
+def point_model_of(case: PointCase) -> eqx.Module:
+    if case.id not in _cache:
+        _cache[case.id] = case.make(prng_key(0))
+    return _cache[case.id]
+
+
+def test_every_pointwise_network_has_a_case():
+    assert NOT_OPERATORS == {c.name for c in POINT_CASES}
+
+
+@point_cases
+def test_point_jit_and_vmap(case):
+    # jit (one point) against jit + vmap (a batch); no eager run: op by op, it compiles every operation
+    model, x, xs = point_model_of(case), case.inputs(), case.inputs(batch=4)
+    assert apply(model, x).shape == (case.out_size,)
+    batched = apply_batch(model, xs)
+    assert batched.shape == (4, case.out_size)
+    assert_close(batched, np.stack([np.asarray(apply(model, p)) for p in xs]))
+
+
+@point_cases
+def test_point_grad_is_finite_and_reaches_every_parameter(case):
+    model, xs = point_model_of(case), case.inputs(batch=4)
+    target = normal((4, case.out_size), seed=3)
+    grads = eqx.filter_jit(eqx.filter_grad(lambda m: jnp.mean((jax.vmap(m)(xs) - target) ** 2)))(model)
+    leaves = [(jax.tree_util.keystr(path), np.asarray(g)) for path, g in jax.tree_util.tree_flatten_with_path(grads)[0]]
+    assert leaves and all(np.isfinite(g).all() for _, g in leaves)
+    zero = sorted(path for path, g in leaves if not g.any())
+    assert zero == sorted(case.frozen)
+
+
+@point_cases
+def test_point_sharded_batch_matches_unsharded(case):
+    if len(jax.devices()) < 4:
+        pytest.skip("needs 4 devices (tests/conftest.py simulates them on CPU)")
+    mesh = Mesh(np.array(jax.devices()[:4]), ("data",))
+    model, xs = point_model_of(case), case.inputs(batch=8)
+    replicated = eqx.filter_shard(model, NamedSharding(mesh, P()))
+    out = apply_batch(replicated, jax.device_put(xs, NamedSharding(mesh, P("data"))))
+    assert out.sharding.is_equivalent_to(NamedSharding(mesh, P("data")), out.ndim)
+    assert_close(out, apply_batch(model, xs))
+
+
+@point_cases
+def test_point_checkpoint_round_trip(case, tmp_path):
+    model, xs = point_model_of(case), case.inputs(batch=4)
+    params, static = eqx.partition(model, eqx.is_array)
+    ckpt = Checkpointer(tmp_path / "ckpt", keep=1)
+    ckpt.save(5, params, {"model": case.name})
+    target = jax.eval_shape(lambda: eqx.partition(case.make(prng_key(99)), eqx.is_array)[0])
+    restored, meta = ckpt.restore(target)
+    ckpt.close()
+    assert meta == {"model": case.name}
+    assert_close(apply_batch(eqx.combine(restored, static), xs), apply_batch(model, xs), tol=0)
+
+
+@point_cases
+def test_point_float64(case):
+    model, xs = point_model_of(case), case.inputs(batch=4)
+    with jax.enable_x64(True):
+        abstract = jax.eval_shape(lambda: case.make(dtype=jnp.float64))
+        dtypes = {a.dtype for a in jax.tree.leaves(abstract) if isinstance(a, jax.ShapeDtypeStruct)}
+        assert dtypes == {np.dtype("float64")}
+        model64 = jax.tree.map(lambda a: jnp.asarray(np.asarray(a, np.float64)) if eqx.is_array(a) else a, model)
+        out = apply_batch(model64, jnp.asarray(np.asarray(xs, np.float64)))
+        assert out.dtype == jnp.float64
+    assert_close(out, apply_batch(model, xs), tol=1e-4)

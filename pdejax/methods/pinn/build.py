@@ -1,14 +1,24 @@
-"""Config → PINN: the model with built-in conditions, the residual objective, collocation points."""
+"""Config → PINN: the model with built-in conditions, the residual objective, collocation points
+(+ trainable PDE parameters and observations for inverse problems, + time-marching windows)."""
 
 from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
 
 from ...config.errors import ConfigError
 from ...config.schema import ExperimentConfig
 from ...objectives import PINN, PINNField
+from ...pde import PDE
 from ...sampling import SAMPLERS, CollocationSource
-from ...training import LBFGSPhase
+from ...training import LBFGSPhase, OptaxPhase, build_optimizer
 from ..family import Context, Method, register_family
-from .evaluation import ExactSolutionEvaluator, evaluation_grid
+from .evaluation import ExactSolutionEvaluator, ParameterEvaluator, evaluation_grid
+from .inverse import ObservedSource, build_parameters, initial_values
+from .least_squares import fit_initial_condition
+from .marching import MarchingField, WindowedSource, WindowPhase, map_to_window
+from .observations import observations_from_config
 from .schema import PINNConfig
 
 
@@ -22,40 +32,100 @@ def build_pinn(cfg: ExperimentConfig, ctx: Context) -> Method:
     ctx.divisible("lbfgs.n_collocation", lbfgs_points)
     if obj.constraint == "soft" and pde.evolution and obj.n_initial == 0:
         raise ConfigError("objective.n_initial", 0, "a positive number of initial points with soft constraints")
+    if cfg.lbfgs.steps and cfg.lbfgs.resample_every % cfg.train.steps_per_call:
+        raise ConfigError("lbfgs.resample_every", cfg.lbfgs.resample_every,
+                          f"a multiple of train.steps_per_call = {cfg.train.steps_per_call}")
+    parameters = build_parameters(cfg, pde, ctx)  # None without pde.trainable
+    if obj.windows > 1:
+        _check_marching(obj, pde, parameters is not None)
+    grid = _evaluation_grid(cfg, pde) if pde.exact is not None else None
+    observations = observations_from_config(obj.observations, pde) if obj.observations is not None else None
 
     net = ctx.build_model(cfg, PINNField.net_in_size(pde), len(pde.fields))
-    model = PINNField(net, pde, obj.constraint)
+    model = PINNField(net, pde, obj.constraint, parameters)
+    # PirateNet & co. with soft constraints: last layer fitted to the initial condition (least squares)
+    model = fit_initial_condition(model, obj.n_initial, seed=cfg.seed)
     soft = obj.constraint == "soft"
+    observed = None if observations is None else tuple(pde.fields.index(f) for f in observations.fields)
     objective = PINN(pde, constraint=obj.constraint, n_initial=obj.n_initial, n_boundary=obj.n_boundary,
-                     derivatives=obj.derivatives, causal_chunks=obj.causal_chunks, causal_tol=obj.causal_tol)
+                     derivatives=obj.derivatives, causal_chunks=obj.causal_chunks, causal_tol=obj.causal_tol,
+                     observed=observed)
     dom = pde.domain
 
-    def source(n: int) -> CollocationSource:
+    def source(n: int, window: tuple[float, float] | None = None) -> Any:
+        """Collocation points (in ``window`` of a time-marching run), with the observations."""
         sampler = SAMPLERS.build(obj.sampler.name, obj.sampler.args, where="objective.sampler",
                                  lower=dom.point_lower, upper=dom.point_upper, n=n)
-        return CollocationSource(pde, sampler, n_initial=obj.n_initial if soft else 0,
-                                 n_boundary=obj.n_boundary if soft else 0, score=objective.residual_norm)
+        score = objective.residual_norm
+        if window is not None:  # adaptive samplers score their candidates where they will be used
+            score = lambda model, pts: objective.residual_norm(model, map_to_window(pts, dom.time, window))  # noqa: E731
+        out = CollocationSource(pde, sampler, n_initial=obj.n_initial if soft else 0,
+                                n_boundary=obj.n_boundary if soft else 0, score=score)
+        if window is not None:
+            out = WindowedSource(out, dom.time, window)
+        if observations is not None:
+            out = ObservedSource(out, jnp.asarray(observations.points, ctx.dtype),
+                                 jnp.asarray(observations.values, ctx.dtype), obj.observations.batch_size)
+        return out
 
     evaluator = None
-    if pde.exact is not None:
-        spec = dict(cfg.evaluation.grid) or {
-            n: (lo, hi, 101) for n, lo, hi in zip(dom.point_names, dom.point_lower, dom.point_upper)}
-        unknown = sorted(set(spec) - set(dom.point_names))
-        if unknown:
-            raise ConfigError(f"evaluation.grid.{unknown[0]}", spec[unknown[0]],
-                              f"one of the coordinates {dom.point_names}")
-        try:
-            points, shape = evaluation_grid(pde, spec)
-        except ValueError as err:
-            raise ConfigError("evaluation.grid", spec, str(err)) from None
-        evaluator = ExactSolutionEvaluator(pde, points, shape, ctx.dtype)
+    if grid is not None:
+        evaluator = ExactSolutionEvaluator(pde, *grid, ctx.dtype)
+    elif observations is not None and observations.reference is not None:  # the spectral solver's solution
+        ref_points, ref_values, ref_shape = observations.reference
+        evaluator = ExactSolutionEvaluator(pde, ref_points, ref_shape, ctx.dtype, reference=ref_values)
+    if parameters is not None:
+        evaluator = ParameterEvaluator(pde, initial_values(cfg), evaluator, ctx.dtype)
 
-    phases = []
-    if cfg.lbfgs.steps:
-        if cfg.lbfgs.resample_every % cfg.train.steps_per_call:
-            raise ConfigError("lbfgs.resample_every", cfg.lbfgs.resample_every,
-                              f"a multiple of train.steps_per_call = {cfg.train.steps_per_call}")
-        phases.append(LBFGSPhase(cfg.lbfgs.steps, cfg.lbfgs.memory_size,
-                                 source(lbfgs_points) if lbfgs_points != obj.n_collocation else None,
-                                 cfg.lbfgs.resample_every))
-    return Method(model, objective, source(obj.n_collocation), evaluator, phases)
+    def lbfgs(window: tuple[float, float] | None = None) -> LBFGSPhase:
+        own = source(lbfgs_points, window) if lbfgs_points != obj.n_collocation else None
+        return LBFGSPhase(cfg.lbfgs.steps, cfg.lbfgs.memory_size, own, cfg.lbfgs.resample_every)
+
+    if obj.windows == 1:
+        phases = [lbfgs()] if cfg.lbfgs.steps else []
+        return Method(model, objective, source(obj.n_collocation), evaluator, phases)
+
+    # Time marching: window 0 trains through the run's own phases (the optimizer's, then
+    # L-BFGS), each later window through the same phases again, from the previous one.
+    marching = MarchingField.from_field(model, obj.windows)
+    windows = list(zip(marching.times[:-1], marching.times[1:]))
+    phases = [WindowPhase(lbfgs(windows[0]), 0, source(obj.n_collocation, windows[0]))] if cfg.lbfgs.steps else []
+    opt = cfg.optimizer
+    for k, window in enumerate(windows[1:], start=1):
+        optimizer, schedule = build_optimizer(opt.name, opt.learning_rate, opt.args, opt.clip_norm)
+        phases.append(WindowPhase(OptaxPhase(cfg.train.steps, optimizer, schedule), k,
+                                  source(obj.n_collocation, window)))
+        if cfg.lbfgs.steps:
+            phases.append(WindowPhase(lbfgs(window), k, source(obj.n_collocation, window)))
+    last = obj.windows - 1
+    return Method(marching, objective, source(obj.n_collocation, windows[0]), evaluator, phases,
+                  physical=lambda m: m.with_active(last))
+
+
+def _evaluation_grid(cfg: ExperimentConfig, pde: PDE):
+    """``(points, shape)`` of ``evaluation.grid`` (default: 101 points per coordinate)."""
+    dom = pde.domain
+    spec = dict(cfg.evaluation.grid) or {
+        n: (lo, hi, 101) for n, lo, hi in zip(dom.point_names, dom.point_lower, dom.point_upper)}
+    unknown = sorted(set(spec) - set(dom.point_names))
+    if unknown:
+        raise ConfigError(f"evaluation.grid.{unknown[0]}", spec[unknown[0]],
+                          f"one of the coordinates {dom.point_names}")
+    try:
+        return evaluation_grid(pde, spec)
+    except ValueError as err:
+        raise ConfigError("evaluation.grid", spec, str(err)) from None
+
+
+def _check_marching(obj: PINNConfig, pde: PDE, trainable: bool) -> None:
+    why = None
+    if not pde.evolution:
+        why = f"PDE {pde.name!r} is steady (no time to march in)"
+    elif pde.second_order:
+        why = f"time marching does not support fields second order in time ({', '.join(pde.second_order)})"
+    elif trainable:
+        why = "time marching does not train PDE parameters (pde.trainable)"
+    elif obj.observations is not None:
+        why = "time marching does not fit observations (objective.observations)"
+    if why is not None:
+        raise ConfigError("objective.windows", obj.windows, f"1: {why}")

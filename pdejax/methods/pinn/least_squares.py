@@ -1,0 +1,49 @@
+"""Physics-informed initialisation: the network's last layer fitted to the initial condition."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ...objectives import PINNField
+
+MIN_POINTS = 1024
+SEED_OFFSET = 0x15C  # the fit's points: independent of the model's and the batches' keys
+
+
+def fit_initial_condition(model: PINNField, n_points: int, seed: int) -> PINNField:
+    """``model`` with its network's last layer fitted to the initial condition by least squares.
+
+    Applies when the network has ``least_squares_init(features, targets)`` (and does not
+    turn it off with ``fit_initial_condition = False``, config key
+    ``model.least_squares_init``), the PDE evolves in time and the constraints are soft
+    (hard constraints build the initial condition in already). Otherwise ``model`` is
+    returned unchanged.
+
+    The points are ``max(n_points, 1024)`` uniform spatial points at ``t0``, drawn from
+    ``seed``; they pass through :meth:`PINNField.features`, so the network sees them
+    exactly as in training. Fields without an initial condition (constraints) keep their
+    current values as targets.
+    """
+    net, pde = model.net, model.pde
+    fit = getattr(net, "least_squares_init", None)
+    if (not callable(fit) or not getattr(net, "fit_initial_condition", True) or not pde.evolution
+            or model.constraint != "soft"):
+        return model
+    dtype = next(x.dtype for x in jax.tree.leaves(eqx.filter(net, eqx.is_inexact_array)))
+    dim = pde.domain.dim
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), SEED_OFFSET)
+    x = jax.random.uniform(key, (max(n_points, MIN_POINTS), dim), dtype, jnp.asarray(pde.domain.point_lower[:dim]),
+                           jnp.asarray(pde.domain.point_upper[:dim]))
+    return _fit(model, x)
+
+
+@eqx.filter_jit  # one compilation instead of one per operation
+def _fit(model: PINNField, x):
+    net, pde = model.net, model.pde
+    points = jnp.concatenate([x, jnp.full((x.shape[0], 1), pde.domain.time[0], x.dtype)], axis=1)
+    features = jax.vmap(model.features)(points)
+    evolving = jnp.asarray([k in pde.evolving for k in pde.fields])
+    targets = jnp.where(evolving, jax.vmap(pde.initial_values)(x), jax.vmap(net)(features))
+    return eqx.tree_at(lambda m: m.net, model, net.least_squares_init(features, targets))
