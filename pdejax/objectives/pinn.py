@@ -131,6 +131,8 @@ class PINN(AbstractObjective):
 
     def loss(self, model: PINNField, batch, key) -> tuple[Losses, dict[str, Array]]:
         res = jnp.sum(self.residuals(model, batch["interior"]) ** 2, axis=-1)
+        if "interior_weight" in batch:  # a sampler's point weights w: (w r)² (causal R3's gate)
+            res = res * batch["interior_weight"] ** 2
         aux: dict[str, Array] = {}
         if self.causal_chunks and self.pde.evolution:
             t0, t1 = self.pde.domain.time

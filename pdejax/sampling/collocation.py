@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ..config.errors import ConfigError
 from ..pde import PDE, Periodic
 from ..training.sources import AbstractDeviceSource
 from .samplers import AbstractSampler, uniform_in_box
@@ -20,11 +21,13 @@ ScoreFn = Callable[[Any, Float[Array, "n d"]], Float[Array, " n"]]  # (model, po
 class CollocationSource(AbstractDeviceSource):
     """Collocation points for a PINN, drawn on the device at every step.
 
-    A batch is ``{"interior": (n, dim + 1)}`` from ``sampler`` (uniform, or adaptive:
-    RAD scores candidates by ``score(model, points)``, e.g. the objective's
-    ``residual_norm``), plus ``"initial": (n_initial, dim)`` spatial points at t0 and
-    ``"boundary": (n_boundary, dim + 1)`` points on the spatial boundary (for periodic
-    problems on the lower faces) when those counts are positive.
+    A batch is ``{"interior": (n, dim + 1)}`` from ``sampler`` (uniform, quasi-random, or
+    adaptive: RAD, R3 and RAR score points by ``score(model, points)``, e.g. the
+    objective's ``residual_norm``), plus ``"initial": (n_initial, dim)`` spatial points at
+    t0 and ``"boundary": (n_boundary, dim + 1)`` points on the spatial boundary (for
+    periodic problems on the lower faces) when those counts are positive. A sampler that
+    weighs its points (causal R3's gate) adds ``"interior_weight": (n,)``: the residual
+    at point ``i`` enters the loss as ``w_i · r_i``.
 
     >>> import jax
     >>> from pdejax.pde import PDES
@@ -43,6 +46,11 @@ class CollocationSource(AbstractDeviceSource):
     n_boundary: int = eqx.field(static=True, default=0)
     score: ScoreFn | None = None
 
+    def __check_init__(self):
+        if self.sampler.time_dependent and not self.pde.evolution:
+            raise ConfigError("objective.sampler.name", type(self.sampler).__name__,
+                              f"a sampler for a stationary PDE ({self.pde.name} has no time coordinate)")
+
     def init(self, key, dtype):
         return self.sampler.init(key, dtype)
 
@@ -52,6 +60,9 @@ class CollocationSource(AbstractDeviceSource):
         score = (lambda pts: self.score(model, pts)) if self.score is not None else None
         interior, state = self.sampler.sample(state, k_int, step, score, dtype)
         batch = {"interior": interior}
+        weight = self.sampler.point_weights(state)
+        if weight is not None:
+            batch["interior_weight"] = weight
         dom = self.pde.domain
         if self.n_initial and self.pde.evolution:
             batch["initial"] = uniform_in_box(k_ini, self.n_initial, jnp.asarray(dom.lower, dtype),

@@ -3,13 +3,19 @@
 A sampler draws points in a box. Adaptive samplers also receive a ``score`` function
 (the pointwise residual magnitude of the current model) and keep their points in
 their state between resamplings, so the state is part of the checkpointed train state.
+Every random choice comes from the ``key`` the training step hands in (split from the
+train state's key), so a resumed run draws exactly the points of an uninterrupted one.
+
+Registered (``objective.sampler.name``): ``uniform``, ``rad`` (here), ``sobol``,
+``halton`` (:mod:`.quasirandom`), ``r3``, ``r3_causal`` (:mod:`.r3`) and ``rar``
+(:mod:`.rar`).
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -38,6 +44,8 @@ class AbstractSampler(eqx.Module):
     lower: tuple[float, ...] = eqx.field(static=True)
     upper: tuple[float, ...] = eqx.field(static=True)
     n: int = eqx.field(static=True)
+    # Whether the last coordinate must be time (the sampler weighs or orders points by it).
+    time_dependent: ClassVar[bool] = False
 
     def bounds(self, dtype) -> tuple[Array, Array]:
         return jnp.asarray(self.lower, dtype), jnp.asarray(self.upper, dtype)
@@ -49,6 +57,17 @@ class AbstractSampler(eqx.Module):
     def sample(self, state: Any, key: PRNGKeyArray, step: Int[Array, ""], score: ScoreFn,
                dtype) -> tuple[Float[Array, "n d"], Any]:
         """Points for this step and the new sampler state."""
+
+    def point_weights(self, state: Any) -> Float[Array, " n"] | None:
+        """Weights ``w`` of the points :meth:`sample` just returned (given its new state):
+        the residual at point ``i`` enters the loss as ``w_i · r_i`` (causal R3's gate);
+        ``None``: all points weigh the same."""
+        return None
+
+    def require_score(self, score: ScoreFn | None) -> ScoreFn:
+        if score is None:
+            raise ValueError(f"{type(self).__name__} scores points by the residual: give the batch source a score")
+        return score
 
 
 class Uniform(AbstractSampler):
@@ -82,13 +101,20 @@ class RAD(AbstractSampler):
         def resample(_):
             k_pool, k_pick = jax.random.split(key)
             pool = uniform_in_box(k_pool, self.pool_factor * self.n, *self.bounds(dtype))
-            weight = jax.lax.stop_gradient(jnp.abs(score(pool))) ** self.k
+            weight = jax.lax.stop_gradient(jnp.abs(self.require_score(score)(pool))) ** self.k
             prob = weight / jnp.mean(weight) + self.c
             idx = jax.random.choice(k_pick, pool.shape[0], (self.n,), replace=False, p=prob / prob.sum())
             return pool[idx]
 
         points = jax.lax.cond(step % self.every == 0, resample, lambda _: state.points, None)
         return points, RADState(points)
+
+
+def check_at_least(low: float, **values: float) -> None:
+    """A ConfigError naming the first argument below ``low`` (for samplers' builders)."""
+    for key, value in values.items():
+        if value < low:
+            raise ConfigError(key, value, f"a number >= {low}")
 
 
 @SAMPLERS.register("uniform")

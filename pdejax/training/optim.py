@@ -1,4 +1,5 @@
-"""Optimizers and learning-rate schedules by name, from ``optax`` and ``optax.contrib``."""
+"""Optimizers and learning-rate schedules by name, from ``optax`` and ``optax.contrib``
+(and ``soap``, :func:`pdejax.training.soap.soap`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import optax.contrib
 
 from ..config.errors import ConfigError
 from ..config.registry import suggest, validate_call_args
+from .soap import soap
 
 # Optax functions that are not whole optimizers (building blocks, wrappers) are left out.
 _NOT_OPTIMIZERS = {"lbfgs", "chain", "named_chain", "multi_transform", "inject_hyperparams",
@@ -37,7 +39,9 @@ def _optimizers(module) -> dict[str, Any]:
     return out
 
 
-OPTIMIZERS: dict[str, Any] = _optimizers(optax) | {f"contrib.{k}": v for k, v in _optimizers(optax.contrib).items()}
+# Plus pdejax's own: SOAP (no maintained JAX package has it; optax 0.2.8 does not).
+OPTIMIZERS: dict[str, Any] = (_optimizers(optax) | {f"contrib.{k}": v for k, v in _optimizers(optax.contrib).items()}
+                              | {"soap": soap})
 SCHEDULES: dict[str, Any] = {
     name: getattr(optax, name) for name in dir(optax)
     if (name.endswith("_schedule") or name in {"exponential_decay", "piecewise_interpolate_schedule"})
