@@ -48,7 +48,7 @@ class CollocationSource(AbstractDeviceSource):
 
     def __check_init__(self):
         if self.sampler.time_dependent and not self.pde.evolution:
-            raise ConfigError("objective.sampler.name", type(self.sampler).__name__,
+            raise ConfigError("objective.sampler.name", self.sampler.config_name or type(self.sampler).__name__,
                               f"a sampler for a stationary PDE ({self.pde.name} has no time coordinate)")
 
     def init(self, key, dtype):

@@ -82,6 +82,7 @@ class CausalR3(AbstractSampler):
     tol: float = eqx.field(static=True, default=20.0)
     beta_clip: float = eqx.field(static=True, default=0.1)
     time_dependent = True
+    config_name = "r3_causal"
 
     def gate(self, t: Float[Array, " n"], beta: Float[Array, ""]) -> Float[Array, " n"]:
         """``g = (1 - tanh(α (τ - β))) / 2`` at times ``t`` (the points' last coordinate)."""

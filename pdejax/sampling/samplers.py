@@ -44,8 +44,10 @@ class AbstractSampler(eqx.Module):
     lower: tuple[float, ...] = eqx.field(static=True)
     upper: tuple[float, ...] = eqx.field(static=True)
     n: int = eqx.field(static=True)
-    # Whether the last coordinate must be time (the sampler weighs or orders points by it).
+    # Whether the last coordinate must be time (the sampler weighs or orders points by it),
+    # and the sampler's name in configs, for error messages.
     time_dependent: ClassVar[bool] = False
+    config_name: ClassVar[str] = ""
 
     def bounds(self, dtype) -> tuple[Array, Array]:
         return jnp.asarray(self.lower, dtype), jnp.asarray(self.upper, dtype)

@@ -1,5 +1,6 @@
 """R3, causal R3 and RAR against their definitions, with a known score function;
-their configs' checks; their state through a checkpoint round trip."""
+their configs' checks; their state through a checkpoint round trip. (A whole run with
+causal R3 points resumed bitwise: tests/training/test_soap.py.)"""
 
 import equinox as eqx
 import jax

@@ -1,8 +1,12 @@
 """SOAP (pdejax.training.soap) step by step against a NumPy transcription of the authors'
-reference code, its config checks, and a tiny PINN trained with ``optimizer.name: soap``."""
+reference code, its config checks, and a tiny PINN trained with ``optimizer.name: soap``
+(and causal R3 points), resumed from a checkpoint bitwise."""
 
 from __future__ import annotations
 
+import shutil
+
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -175,11 +179,29 @@ def test_soap_is_a_registered_optimizer_with_checked_arguments():
             build_optimizer("soap", 1e-3, args)
 
 
-def test_soap_trains_a_tiny_pinn(tmp_path):
+def _params(run_dir):
+    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(pdejax.load_run(run_dir).model, eqx.is_array))]
+
+
+def test_soap_trains_a_tiny_pinn_and_resumes_bitwise(tmp_path):
+    # With causal R3 points, so that the resume restores SOAP's eigenbases and moments and
+    # the sampler's population and gate position (imitating tests/reliability/test_resume.py).
+    # The population is updated at steps 0 and 20 (the first step after the resume) only, so
+    # that the logged loss is mostly over the same points.
     cfg = tiny_config(optimizer={"name": "soap", "learning_rate": 1e-2, "args": {"precondition_frequency": 5}},
-                      train={"steps": 60, "steps_per_call": 20, "log_every": 20, "eval_every": 60,
-                             "checkpoint_every": 60})
-    run = pdejax.train(cfg, run_dir=tmp_path / "run")
+                      objective={"sampler": {"name": "r3_causal", "every": 20, "beta": 1.0, "beta_lr": 0.05,
+                                             "beta_clip": 1.0}},
+                      train={"steps": 40, "steps_per_call": 10, "log_every": 10, "eval_every": 40,
+                             "checkpoint_every": 20, "keep_checkpoints": 5})
+    straight = tmp_path / "straight"
+    run = pdejax.train(cfg, run_dir=straight)
     losses = [r["loss"] for r in run.history if "loss" in r]
-    assert len(losses) == 3 and np.all(np.diff(losses) < 0) and losses[-1] < 0.6 * losses[0], losses
+    assert len(losses) == 4 and np.all(np.diff(losses) < 0) and losses[-1] < 0.6 * losses[0], losses
     assert np.isfinite(run.summary["rel_l2"])
+    resumed = tmp_path / "resumed"
+    shutil.copytree(straight, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "40")  # as if stopped after step 20
+    again = pdejax.train(None, resume=resumed)
+    assert again.summary["resumed_from"] == 20 and again.summary["steps"] == 40
+    for a, b in zip(_params(straight), _params(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)

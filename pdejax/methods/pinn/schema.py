@@ -10,7 +10,8 @@ from ...config.schema import Named, ObjectiveSection
 
 
 class SamplerConfig(Named):
-    """``objective.sampler.name``: ``uniform`` or ``rad``; other keys its arguments."""
+    """``objective.sampler.name``: a registered sampler (``uniform``, ``sobol``, ``halton``, ``rad``,
+    ``r3``, ``r3_causal``, ``rar``, or yours); other keys its arguments."""
 
     name: str = "uniform"
 
