@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
+import typing
 from typing import Any
 
 
@@ -95,11 +97,24 @@ _TYPE_TAG = re.compile(r"^(float|int|str|bool|none|[a-z-]+\[.*\]|constrained-[a-
 
 
 def _fields_at(root: Any, loc: list[str]) -> list[str]:
-    """Field names of the pydantic model reached from ``root`` along ``loc``."""
-    model = root
-    for part in loc:
-        field = getattr(model, "model_fields", {}).get(part)
+    """Field names of the pydantic model reached from ``root`` along ``loc`` (through
+    optional sections, and mappings of sections whose keys are names: ``pde.trainable.nu``)."""
+    model, parts = root, list(loc)
+    while parts:
+        field = getattr(model, "model_fields", {}).get(parts.pop(0))
         if field is None:
             return []
-        model = field.annotation
+        model = _optional_member(field.annotation)
+        if typing.get_origin(model) is dict and parts:  # the next part is a key of the mapping
+            parts.pop(0)
+            model = _optional_member(typing.get_args(model)[1])
     return sorted(getattr(model, "model_fields", {}))
+
+
+def _optional_member(annotation: Any) -> Any:
+    """``X`` for ``X | None``; any other annotation as it is."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return annotation

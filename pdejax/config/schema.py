@@ -86,8 +86,52 @@ class Named(BaseModel):
         return dict(self.model_extra or {})
 
 
+class FieldNetConfig(Named):
+    """The network of a trainable coefficient field: ``name`` and arguments as in ``model``."""
+
+
+class TrainableParameterConfig(Section):
+    """One trainable PDE parameter (an inverse problem): ``init`` its initial value
+    (default: the ``pde`` section's value; required for a field), ``transform`` how it is
+    trained (``positive``: as its logarithm; ``identity``), ``field`` a network of the
+    spatial coordinates for a coefficient field such as ``a(x)``."""
+
+    init: float | None = None
+    transform: Literal["positive", "identity"] = "positive"
+    field: FieldNetConfig | None = None
+
+    @model_validator(mode="after")
+    def _init_in_range(self) -> TrainableParameterConfig:
+        if self.transform == "positive" and self.init is not None and not self.init > 0:
+            raise ConfigError("init", self.init, "a positive number with transform: positive "
+                              "(or transform: identity)")
+        return self
+
+
 class PDEConfig(Named):
-    """``pde.name`` from ``pdejax list``; other keys are that PDE's parameters."""
+    """``pde.name`` from ``pdejax list``; other keys are that PDE's parameters, except
+    ``trainable``: the parameters learnt from data, ``{nu: {init: 0.05, transform:
+    positive}}`` or the list ``[nu]`` (positive, starting from the value given here)."""
+
+    trainable: dict[str, TrainableParameterConfig] = Field(default_factory=dict)
+
+    @field_validator("trainable", mode="before")
+    @classmethod
+    def _list_form(cls, v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            names = [n for n in v if not isinstance(n, str) or not n]
+            if names:
+                raise ConfigError(str(v.index(names[0])), names[0], "a parameter name")
+            twice = sorted({n for n in v if v.count(n) > 1})
+            if twice:
+                raise ConfigError(twice[0], v, "each parameter named once")
+            return {n: {} for n in v}
+        if not isinstance(v, dict):
+            raise ConfigError("", v, "a list of parameter names, [nu], or a mapping {nu: {init: 0.05}}")
+        for k, e in v.items():
+            if e is not None and not isinstance(e, dict):
+                raise ConfigError(str(k), e, "a mapping of init, transform, field (or nothing)")
+        return {k: {} if e is None else e for k, e in v.items()}
 
 
 class ModelConfig(Named):

@@ -37,3 +37,6 @@ from .second_order import initial_velocity_residual as initial_velocity_residual
 from .solve import etdrk4_stepper as etdrk4_stepper
 from .solve import initial_condition as initial_condition
 from .solve import spectral_solve as spectral_solve
+from .trainable import FieldParameter as FieldParameter
+from .trainable import PDEParameters as PDEParameters
+from .trainable import ScalarParameter as ScalarParameter

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt, ValidationInfo, field_validator
+from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
-from ...config.schema import Named, ObjectiveSection
+from ...config.errors import ConfigError
+from ...config.schema import DataPath, Named, ObjectiveSection, Section
 
 
 class SamplerConfig(Named):
@@ -16,6 +17,38 @@ class SamplerConfig(Named):
     name: str = "uniform"
 
 
+class ObservationsConfig(Section):
+    """Measurements of the solution, fitted by the ``data`` loss term (inverse problems).
+
+    Either a file, ``path`` (``.npz`` or ``.h5``/``.hdf5`` holding ``points``
+    ``(n, dim + 1)`` and ``values`` ``(n, len(fields))``; relative paths are under the data
+    root ``$PDEJAX_DATA``), or ``n`` generated points: from the PDE's exact solution at
+    uniform random points, else from the spectral solver (periodic PDEs; a
+    ``resolution``-point grid, step ``dt``) at random grid points and saved times, with
+    the ``pde`` section's parameter values as the truth. ``noise`` adds Gaussian noise of
+    standard deviation ``noise · std(values)`` per field (Raissi et al.'s relative noise),
+    drawn with ``seed``. ``fields`` are the measured fields (default: all; the evolving
+    ones for the spectral solver); ``batch_size`` observations enter each step (default:
+    all of them).
+    """
+
+    path: DataPath | None = None
+    n: int | None = Field(None, gt=0, le=10_000_000)
+    noise: float = Field(0.0, ge=0)
+    seed: int = 0
+    fields: list[str] | None = None
+    batch_size: PositiveInt | None = None
+    resolution: int = Field(256, ge=8, le=65_536)
+    dt: float = Field(1e-3, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ObservationsConfig:
+        if (self.path is None) == (self.n is None):
+            raise ConfigError("path" if self.path is not None else "n", self.path if self.path is not None else None,
+                              "either path (a file of points and values) or n (points to generate), not both")
+        return self
+
+
 class PINNConfig(ObjectiveSection):
     """PDE residuals at collocation points (Raissi et al. 2019).
 
@@ -23,6 +56,11 @@ class PINNConfig(ObjectiveSection):
     ``soft`` adds ``initial`` and ``boundary`` loss terms at ``n_initial`` /
     ``n_boundary`` points per step. ``derivatives``: ``jvp`` (nested forward mode),
     ``jet`` (Taylor mode) or ``auto``. ``causal_chunks`` > 0 turns on causal weighting.
+    ``observations`` adds the ``data`` term (with ``pde.trainable``: an inverse problem).
+    ``windows`` > 1 trains by time marching: the time interval in that many equal windows,
+    one after another, each for ``train.steps`` (then ``lbfgs.steps``) steps, from the
+    previous window's network and with its values at the window's start as the initial
+    condition.
     """
 
     name: Literal["pinn"] = "pinn"
@@ -34,6 +72,8 @@ class PINNConfig(ObjectiveSection):
     derivatives: Literal["auto", "jvp", "jet"] = "auto"
     causal_chunks: int = Field(0, ge=0)
     causal_tol: float = Field(1.0, ge=0)
+    observations: ObservationsConfig | None = None
+    windows: int = Field(1, ge=1, le=1000)
 
     @field_validator("n_boundary")
     @classmethod

@@ -22,3 +22,4 @@ from .two_d import darcy as darcy
 from .two_d import darcy_pde as darcy_pde
 from .two_d import navier_stokes_2d as navier_stokes_2d
 from .two_d import poisson as poisson
+from .variable import heat_coefficient as heat_coefficient
