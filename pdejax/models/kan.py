@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .layers import normal_arrays
 from .pinn_nets import check_sizes
 
 
@@ -28,17 +28,13 @@ class ChebyKANLayer(eqx.Module):
     ``N(0, 1 / (in · (degree + 1)))`` (as in the ChebyKAN reference code).
 
     Args:
-        in_size, out_size: input and output sizes.
-        degree: highest polynomial degree.
-        key: PRNG key (keyword-only).
+        coefficients: ``c``, shape ``(out, in, degree + 1)``.
     """
 
     coefficients: Float[Array, "out in degree_plus_1"]
 
-    def __init__(self, in_size: int, out_size: int, degree: int, *, key: PRNGKeyArray, dtype=None):
-        dtype = dtype or jnp.zeros(()).dtype
-        std = 1.0 / (in_size * (degree + 1))
-        self.coefficients = std * jax.random.normal(key, (out_size, in_size, degree + 1), dtype)
+    def __init__(self, coefficients: Float[Array, "out in degree_plus_1"]):
+        self.coefficients = coefficients
 
     @property
     def degree(self) -> int:
@@ -61,6 +57,7 @@ class ChebyKAN(eqx.Module):
         key: PRNG key (keyword-only).
 
     Example:
+        >>> import jax
         >>> net = jax.eval_shape(lambda: ChebyKAN(2, 1, width=8, depth=2, degree=4, key=jax.random.key(0)))
         >>> jax.eval_shape(lambda net, x: jax.vmap(net)(x), net, jnp.zeros((5, 2))).shape
         (5, 1)
@@ -74,9 +71,9 @@ class ChebyKAN(eqx.Module):
         if degree > 100:  # the recurrence is unrolled; such degrees only lose accuracy
             raise ValueError(f"degree must be at most 100, got {degree}")
         sizes = [in_size] + [width] * depth + [out_size]
-        keys = jax.random.split(key, len(sizes) - 1)
-        self.layers = tuple(ChebyKANLayer(a, b, degree, key=k, dtype=dtype)
-                            for k, a, b in zip(keys, sizes[:-1], sizes[1:]))
+        shapes = [(b, a, degree + 1) for a, b in zip(sizes[:-1], sizes[1:])]
+        coefficients = normal_arrays(key, shapes, [1.0 / (a * (degree + 1)) for a in sizes[:-1]], dtype=dtype)
+        self.layers = tuple(ChebyKANLayer(c) for c in coefficients)
 
     def __call__(self, x: Float[Array, " in"]) -> Float[Array, " out"]:
         for layer in self.layers:

@@ -4,27 +4,67 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..config.errors import ConfigError
 
-RWFSpec = Mapping[str, float]
+
+def default_float(dtype=None):
+    """``dtype``, or JAX's default float dtype (float64 inside ``jax.enable_x64``)."""
+    return jnp.dtype(dtype) if dtype is not None else jnp.asarray(0.0).dtype
+
+
+def normal_arrays(key: PRNGKeyArray, shapes: Sequence[tuple[int, ...]], scales: Sequence[float],
+                  means: Sequence[float] | None = None, dtype=None) -> list[Array]:
+    """Independent ``N(mean, scale²)`` arrays of the given shapes, from one random draw.
+
+    On CPU every new shape of a random draw compiles a kernel of its own (about 0.2 s
+    each), which dominates building a small network. So the draw's length is rounded up
+    to a power of two (networks share a handful of kernels) and split into pieces:
+    concrete draws on the host (compiling nothing), traced ones (under ``jit`` or
+    ``eval_shape``) with ``jax.numpy``.
+    """
+    means = means if means is not None else [0.0] * len(shapes)
+    sizes = [math.prod(s) for s in shapes]
+    total = sum(sizes)
+    flat = jax.random.normal(key, (1 << max(total - 1, 0).bit_length(),), default_float(dtype))
+    host = on_host(flat)
+    xp, flat = (np, host[0]) if host is not None else (jnp, flat)
+    pieces = xp.split(flat[:total], np.cumsum(sizes)[:-1].tolist())
+    return [jnp.asarray(m + s * p.reshape(shape)) for p, shape, s, m in zip(pieces, shapes, scales, means)]
+
+
+def on_host(*arrays) -> list[np.ndarray] | None:
+    """NumPy copies of concrete arrays (host arithmetic compiles nothing); ``None`` if any is traced."""
+    try:
+        return [np.asarray(a) for a in arrays]
+    except jax.errors.TracerArrayConversionError:
+        return None
+
+
+def glorot_layers(sizes: Sequence[tuple[int, int]], *, key: PRNGKeyArray, dtype=None) -> list[eqx.nn.Linear]:
+    """``eqx.nn.Linear`` layers ``(n_in, n_out)`` with Glorot-normal weights
+    ``N(0, 2 / (n_in + n_out))`` and zero biases (the PINN standard), from one random draw."""
+    dtype = default_float(dtype)
+    weights = normal_arrays(key, [(o, i) for i, o in sizes], [(2.0 / (i + o)) ** 0.5 for i, o in sizes], dtype=dtype)
+    layers = []
+    for (n_in, n_out), w in zip(sizes, weights):
+        # built abstractly, then filled: eqx.nn.Linear's own initialisation would draw twice more
+        lin = eqx.filter_eval_shape(eqx.nn.Linear, n_in, n_out, key=key, dtype=dtype)
+        layers.append(eqx.tree_at(lambda m: (m.weight, m.bias), lin, (w, jnp.asarray(np.zeros(n_out, dtype)))))
+    return layers
 
 
 def glorot_linear(n_in: int, n_out: int, *, key: PRNGKeyArray, dtype=None) -> eqx.nn.Linear:
-    """``eqx.nn.Linear`` with Glorot-normal weights and zero bias (the PINN standard)."""
-    dtype = dtype or jnp.zeros(()).dtype
-    std = (2.0 / (n_in + n_out)) ** 0.5
-    # Built abstractly, then filled: one random draw per layer (each new shape compiles one).
-    lin = eqx.filter_eval_shape(eqx.nn.Linear, n_in, n_out, key=key, dtype=dtype)
-    return eqx.tree_at(lambda m: (m.weight, m.bias), lin,
-                       (std * jax.random.normal(key, (n_out, n_in), dtype), jnp.zeros((n_out,), dtype)))
+    """One Glorot-normal ``eqx.nn.Linear`` with zero bias (see :func:`glorot_layers`)."""
+    return glorot_layers([(n_in, n_out)], key=key, dtype=dtype)[0]
 
 
 class RWFLinear(eqx.Module):
@@ -58,10 +98,19 @@ class RWFLinear(eqx.Module):
     def from_linear(cls, linear: eqx.nn.Linear, *, mean: float, std: float, key: PRNGKeyArray) -> RWFLinear:
         """Factorise ``linear``'s weight: ``s ~ N(mean, std²)``, ``V = W / exp(s)``; the
         layer computes the same function as ``linear`` did."""
+        n_out = linear.weight.shape[0]
+        return cls.factorize(linear, normal_arrays(key, [(n_out,)], [std], [mean], linear.weight.dtype)[0])
+
+    @classmethod
+    def factorize(cls, linear: eqx.nn.Linear, scale: Float[Array, " out"]) -> RWFLinear:
+        """``linear`` as ``diag(exp(scale)) · V`` with ``V = W / exp(scale)`` (same function)."""
         weight = linear.weight
-        s = mean + std * jax.random.normal(key, (weight.shape[0],), weight.dtype)
         bias = linear.bias if linear.bias is not None else jnp.zeros((weight.shape[0],), weight.dtype)
-        return cls(s, weight / jnp.exp(s)[:, None], bias)
+        host = on_host(weight, scale, bias)
+        if host is not None:
+            w, s, b = host
+            return cls(jnp.asarray(s), jnp.asarray(w / np.exp(s)[:, None]), jnp.asarray(b))
+        return cls(scale, weight / jnp.exp(scale)[:, None], bias)
 
     @property
     def weight(self) -> Float[Array, "out in"]:
@@ -108,9 +157,10 @@ def factorize_weights(model, rwf: Any, *, key: PRNGKeyArray):
     linears = [m for m in jax.tree.leaves(model, is_leaf=is_linear) if is_linear(m)]
     if not linears:
         return model
-    keys = iter(jax.random.split(key, len(linears)))
-    return jax.tree.map(lambda m: RWFLinear.from_linear(m, mean=spec[0], std=spec[1], key=next(keys))
-                        if is_linear(m) else m, model, is_leaf=is_linear)
+    scales = iter(normal_arrays(key, [(m.weight.shape[0],) for m in linears], [spec[1]] * len(linears),
+                                [spec[0]] * len(linears), linears[0].weight.dtype))
+    return jax.tree.map(lambda m: RWFLinear.factorize(m, next(scales)) if is_linear(m) else m, model,
+                        is_leaf=is_linear)
 
 
 class FourierFeatures(eqx.Module):
@@ -138,8 +188,7 @@ class FourierFeatures(eqx.Module):
     def __init__(self, in_size: int, n_features: int, sigma: float = 1.0, *, key: PRNGKeyArray, dtype=None):
         if n_features < 1 or not sigma > 0:
             raise ValueError(f"Fourier features need n_features >= 1 and sigma > 0, got {n_features}, {sigma}")
-        dtype = dtype or jnp.zeros(()).dtype
-        self.matrix = sigma * jax.random.normal(key, (n_features, in_size), dtype)
+        self.matrix = normal_arrays(key, [(n_features, in_size)], [sigma], dtype=dtype)[0]
 
     @property
     def out_size(self) -> int:

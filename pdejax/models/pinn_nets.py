@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .layers import FourierFeatures, glorot_linear
+from .layers import FourierFeatures, glorot_layers
 from .mlp import ACTIVATIONS, MLP
 
 
@@ -51,7 +51,11 @@ class FourierMLP(eqx.Module):
         check_sizes(width=width, depth=depth, n_features=n_features)
         k_emb, k_mlp = jax.random.split(key)
         self.embedding = FourierFeatures(in_size, n_features, sigma, key=k_emb, dtype=dtype)
-        self.mlp = MLP(self.embedding.out_size, out_size, width, depth, activation, key=k_mlp, dtype=dtype)
+        # MLP's own Glorot-normal initialisation, drawn at once (see pdejax.models.layers.normal_arrays)
+        mlp = eqx.filter_eval_shape(MLP, self.embedding.out_size, out_size, width, depth, activation, key=k_mlp,
+                                    dtype=dtype)
+        sizes = [(layer.in_features, layer.out_features) for layer in mlp.layers]
+        self.mlp = eqx.tree_at(lambda m: m.layers, mlp, tuple(glorot_layers(sizes, key=k_mlp, dtype=dtype)))
 
     def __call__(self, x: Float[Array, " in"]) -> Float[Array, " out"]:
         return self.mlp(self.embedding(x))
@@ -93,14 +97,14 @@ class ModifiedMLP(eqx.Module):
         check_activation(activation)
         if n_features < 0:
             raise ValueError(f"n_features must be >= 0 (0: no Fourier embedding), got {n_features}")
-        k_emb, k_u, k_v, k_out, *k_layers = jax.random.split(key, 4 + depth)
+        k_emb, k_dense = jax.random.split(key)
         self.embedding = FourierFeatures(in_size, n_features, sigma, key=k_emb, dtype=dtype) if n_features else None
         n_in = self.embedding.out_size if self.embedding is not None else in_size
-        self.encoder_u = glorot_linear(n_in, width, key=k_u, dtype=dtype)
-        self.encoder_v = glorot_linear(n_in, width, key=k_v, dtype=dtype)
-        self.layers = tuple(glorot_linear(n_in if i == 0 else width, width, key=k, dtype=dtype)
-                            for i, k in enumerate(k_layers))
-        self.output = glorot_linear(width, out_size, key=k_out, dtype=dtype)
+        sizes = [(n_in, width), (n_in, width), (width, out_size)] + [(n_in if i == 0 else width, width)
+                                                                     for i in range(depth)]
+        dense = glorot_layers(sizes, key=k_dense, dtype=dtype)
+        self.encoder_u, self.encoder_v, self.output = dense[:3]
+        self.layers = tuple(dense[3:])
         self.activation = activation
 
     def __call__(self, x: Float[Array, " in"]) -> Float[Array, " out"]:

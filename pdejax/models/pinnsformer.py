@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .layers import glorot_linear
+from .layers import default_float, glorot_layers
 from .pinn_nets import check_sizes
 
 
@@ -20,8 +20,7 @@ class WaveAct(eqx.Module):
     w2: Float[Array, ""]
 
     def __init__(self, dtype=None):
-        self.w1 = jnp.ones((), dtype or jnp.zeros(()).dtype)
-        self.w2 = jnp.ones((), dtype or jnp.zeros(()).dtype)
+        self.w1 = self.w2 = jnp.asarray(1.0, default_float(dtype))
 
     def __call__(self, x: Array) -> Array:
         return self.w1 * jnp.sin(x) + self.w2 * jnp.cos(x)
@@ -33,12 +32,9 @@ class WaveMLP(eqx.Module):
     layers: tuple[eqx.nn.Linear, eqx.nn.Linear, eqx.nn.Linear]
     acts: tuple[WaveAct, WaveAct]
 
-    def __init__(self, in_size: int, hidden: int, out_size: int, *, key: PRNGKeyArray, dtype=None):
-        k1, k2, k3 = jax.random.split(key, 3)
-        self.layers = (glorot_linear(in_size, hidden, key=k1, dtype=dtype),
-                       glorot_linear(hidden, hidden, key=k2, dtype=dtype),
-                       glorot_linear(hidden, out_size, key=k3, dtype=dtype))
-        self.acts = (WaveAct(dtype), WaveAct(dtype))
+    def __init__(self, first: eqx.nn.Linear, second: eqx.nn.Linear, third: eqx.nn.Linear):
+        self.layers = (first, second, third)
+        self.acts = (WaveAct(first.weight.dtype), WaveAct(first.weight.dtype))
 
     def __call__(self, x: Float[Array, " in"]) -> Float[Array, " out"]:
         x = self.acts[0](self.layers[0](x))
@@ -56,10 +52,10 @@ class MultiheadAttention(eqx.Module):
     out_proj: eqx.nn.Linear
     n_heads: int = eqx.field(static=True)
 
-    def __init__(self, d_model: int, n_heads: int, *, key: PRNGKeyArray, dtype=None):
-        kq, kk, kv, ko = jax.random.split(key, 4)
-        self.query_proj, self.key_proj, self.value_proj, self.out_proj = (
-            glorot_linear(d_model, d_model, key=k, dtype=dtype) for k in (kq, kk, kv, ko))
+    def __init__(self, query_proj: eqx.nn.Linear, key_proj: eqx.nn.Linear, value_proj: eqx.nn.Linear,
+                 out_proj: eqx.nn.Linear, n_heads: int):
+        """From its four ``d → d`` projections; ``n_heads`` divides ``d``."""
+        self.query_proj, self.key_proj, self.value_proj, self.out_proj = query_proj, key_proj, value_proj, out_proj
         self.n_heads = n_heads
 
     def __call__(self, q: Float[Array, "k d"], k: Float[Array, "m d"], v: Float[Array, "m d"]) -> Float[Array, "k d"]:
@@ -83,10 +79,9 @@ class AttentionBlock(eqx.Module):
     act_attention: WaveAct
     act_feed_forward: WaveAct
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, *, key: PRNGKeyArray, dtype=None):
-        k_att, k_ff = jax.random.split(key)
-        self.attention = MultiheadAttention(d_model, n_heads, key=k_att, dtype=dtype)
-        self.feed_forward = WaveMLP(d_model, d_ff, d_model, key=k_ff, dtype=dtype)
+    def __init__(self, attention: MultiheadAttention, feed_forward: WaveMLP):
+        self.attention, self.feed_forward = attention, feed_forward
+        dtype = attention.out_proj.weight.dtype
         self.act_attention, self.act_feed_forward = WaveAct(dtype), WaveAct(dtype)
 
     def __call__(self, x: Float[Array, "k d"], context: Float[Array, "k d"] | None = None) -> Float[Array, "k d"]:
@@ -140,12 +135,15 @@ class PINNsFormer(eqx.Module):
             raise ValueError(f"n_heads = {n_heads} must divide d_model = {d_model}")
         if not (math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a positive number, got {dt}")
-        k_emb, k_head, *ks = jax.random.split(key, 2 + 2 * n_layers)
-        self.embedding = glorot_linear(in_size, d_model, key=k_emb, dtype=dtype)
-        self.encoder = tuple(AttentionBlock(d_model, n_heads, d_ff, key=k, dtype=dtype) for k in ks[:n_layers])
-        self.decoder = tuple(AttentionBlock(d_model, n_heads, d_ff, key=k, dtype=dtype) for k in ks[n_layers:])
+        block = [(d_model, d_model)] * 4 + [(d_model, d_ff), (d_ff, d_ff), (d_ff, d_model)]
+        sizes = [(in_size, d_model), (d_model, d_hidden), (d_hidden, d_hidden), (d_hidden, out_size)]
+        dense = iter(glorot_layers(sizes + block * (2 * n_layers), key=key, dtype=dtype))
+        take = lambda n: [next(dense) for _ in range(n)]
+        self.embedding, *head = take(4)
+        self.head = WaveMLP(*head)
+        blocks = [AttentionBlock(MultiheadAttention(*take(4), n_heads), WaveMLP(*take(3))) for _ in range(2 * n_layers)]
+        self.encoder, self.decoder = tuple(blocks[:n_layers]), tuple(blocks[n_layers:])
         self.encoder_act, self.decoder_act = WaveAct(dtype), WaveAct(dtype)
-        self.head = WaveMLP(d_model, d_hidden, out_size, key=k_head, dtype=dtype)
         self.n_steps, self.dt = n_steps, float(dt)
 
     def pseudo_sequence(self, x: Float[Array, " in"]) -> Float[Array, "k in"]:

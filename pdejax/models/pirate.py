@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .layers import FourierFeatures, RWFLinear, glorot_linear
+from .layers import FourierFeatures, RWFLinear, glorot_layers
 from .mlp import ACTIVATIONS
 from .pinn_nets import check_activation, check_sizes
 
@@ -25,12 +25,10 @@ class PirateBlock(eqx.Module):
     dense3: eqx.nn.Linear
     alpha: Float[Array, ""]
 
-    def __init__(self, size: int, width: int, *, key: PRNGKeyArray, dtype=None):
-        k1, k2, k3 = jax.random.split(key, 3)
-        self.dense1 = glorot_linear(size, width, key=k1, dtype=dtype)
-        self.dense2 = glorot_linear(width, width, key=k2, dtype=dtype)
-        self.dense3 = glorot_linear(width, size, key=k3, dtype=dtype)
-        self.alpha = jnp.zeros((), dtype or jnp.zeros(()).dtype)
+    def __init__(self, dense1: eqx.nn.Linear, dense2: eqx.nn.Linear, dense3: eqx.nn.Linear):
+        """From its layers ``n → width``, ``width → width``, ``width → n``; ``α = 0``."""
+        self.dense1, self.dense2, self.dense3 = dense1, dense2, dense3
+        self.alpha = jnp.asarray(0.0, dense1.weight.dtype)
 
     def __call__(self, x: Float[Array, " n"], u: Float[Array, " w"], v: Float[Array, " w"], activation: str):
         act = ACTIVATIONS[activation]
@@ -87,13 +85,14 @@ class PirateNet(eqx.Module):
         check_activation(activation)
         if n_features < 0:
             raise ValueError(f"n_features must be >= 0 (0: no Fourier embedding), got {n_features}")
-        k_emb, k_u, k_v, k_out, *k_blocks = jax.random.split(key, 4 + n_blocks)
+        k_emb, k_dense = jax.random.split(key)
         self.embedding = FourierFeatures(in_size, n_features, sigma, key=k_emb, dtype=dtype) if n_features else None
         size = self.embedding.out_size if self.embedding is not None else in_size
-        self.encoder_u = glorot_linear(size, width, key=k_u, dtype=dtype)
-        self.encoder_v = glorot_linear(size, width, key=k_v, dtype=dtype)
-        self.blocks = tuple(PirateBlock(size, width, key=k, dtype=dtype) for k in k_blocks)
-        self.output = glorot_linear(size, out_size, key=k_out, dtype=dtype)
+        block = [(size, width), (width, width), (width, size)]
+        sizes = [(size, width), (size, width), (size, out_size)] + block * n_blocks
+        dense = glorot_layers(sizes, key=k_dense, dtype=dtype)
+        self.encoder_u, self.encoder_v, self.output = dense[:3]
+        self.blocks = tuple(PirateBlock(*dense[3 + 3 * i: 6 + 3 * i]) for i in range(n_blocks))
         self.activation = activation
         self.fit_initial_condition = fit_initial_condition
 
