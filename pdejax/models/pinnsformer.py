@@ -101,7 +101,8 @@ class PINNsFormer(eqx.Module):
     closed by a Wavelet activation, and a Wavelet MLP head give a prediction per
     element; the first element's is the output. Inside a PINN the network sees the
     time mapped onto ``[-1, 1]`` (:class:`pdejax.objectives.PINNField` passes it
-    last), so ``Δt`` is in those units. Dense layers start Glorot-normal with zero biases.
+    last), so ``Δt`` is in those units; for a PDE without time the last spatial
+    coordinate plays its part. Dense layers start Glorot-normal with zero biases.
 
     Args:
         in_size, out_size: input (time last) and output sizes.
