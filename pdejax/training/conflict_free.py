@@ -15,7 +15,10 @@ projections onto the direction). With ``m`` terms everything reduces to the ``m 
 Gram matrix ``G = U Uᵀ``: ``x = Σ_k c_k u_k`` with ``c = G⁺ w``, so the direction is one
 weighted sum of the gradients, ``g_c = Σ_k a_k g_k`` (``a_k`` is logged as
 ``weight/<term>``). One term gives ``g_c = g``; orthogonal gradients give
-``g_c = (Σ_k |g_k| / m) Σ_k u_k``.
+``g_c = (Σ_k |g_k| / m) Σ_k u_k``. (``G⁺`` is ``jnp.linalg.pinv``'s, whose cut-off is
+relative to ``G``'s largest eigenvalue, the square of ``U``'s largest singular value:
+unit gradients closer than about ``sqrt(10 m eps)`` to linear dependence count as
+dependent, e.g. 2e-3 in float32 for three terms.)
 
 M-ConFIG (the paper's momentum variant, the reference code's ``PseudoMomentumOperator``)
 takes one term's gradient per step, cycling through the terms, keeps a first moment

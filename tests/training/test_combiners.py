@@ -301,7 +301,7 @@ def tiny_run(name: str, steps: int = 4, **args) -> dict:
     return tiny_config(objective={"constraint": "soft", "n_initial": 8, "n_boundary": 8, "n_collocation": 16},
                        model={"width": 4, "depth": 1}, optimizer=optimizer,
                        train={"steps": steps, "steps_per_call": 2, "log_every": 2, "eval_every": 4,
-                              "checkpoint_every": 2},
+                              "checkpoint_every": 4},  # and at the end
                        evaluation={"grid": {"x": [-1.0, 1.0, 4], "t": [0.0, 0.99, 3]}})
 
 
