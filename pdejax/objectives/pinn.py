@@ -260,14 +260,20 @@ class PINN(AbstractObjective):
         """Each term as residuals at single points (``term = mean_i |r_i|²``; the causal
         weights of the residual term are left out): what NTK weighting differentiates."""
         pde, dim = self.pde, self.pde.domain.dim
-        out = {"residual": PointResidual(lambda model, p: pointwise_residual(pde, model, p, self.derivatives),
-                                         batch["interior"])}
+
+        def residual(model, point):
+            p, weight = point
+            return weight * pointwise_residual(self.physics(model), model, p, self.derivatives)
+
+        interior = batch["interior"]
+        weights = batch.get("interior_weight", jnp.ones(interior.shape[:1], interior.dtype))
+        out = {"residual": PointResidual(residual, (interior, weights))}
         if "initial" in batch:
             evolving = jnp.asarray([k in pde.evolving for k in pde.fields])
 
             def initial(model, x):
-                point = jnp.concatenate([x, jnp.full((1,), pde.domain.time[0], x.dtype)])
-                r = jnp.where(evolving, model(point) - pde.initial_values(x), 0)
+                point = jnp.concatenate([x, jnp.full((1,), self.time_window(model)[0], x.dtype)])
+                r = jnp.where(evolving, model(point) - self.initial_target(model, x), 0)
                 return jnp.concatenate([r, initial_velocity_residual(pde, model, x)]) if pde.second_order else r
 
             out["initial"] = PointResidual(initial, batch["initial"])
@@ -280,4 +286,8 @@ class PINN(AbstractObjective):
                 return model(p) - pde.boundary.value
 
             out["boundary"] = PointResidual(boundary, batch["boundary"])
+        if self.observed is not None:
+            obs = batch["observations"]
+            out["data"] = PointResidual(lambda model, o: model(o[0])[jnp.asarray(self.observed)] - o[1],
+                                        (obs["points"], obs["values"]))
         return out

@@ -235,10 +235,15 @@ def test_lr_annealing_formula():
     np.testing.assert_allclose(direction["w"], 2.0 * grads["a"]["w"] + 32.0 * grads["b"]["w"], rtol=1e-6)
 
 
-@pytest.mark.parametrize("pde", ["burgers", "klein_gordon"])  # Dirichlet; periodic and second order in time
-def test_pinn_point_residuals_give_its_loss_terms(x64, pde):
-    cfg = tiny_config(dtype="float64", pde={"name": pde}, model={"width": 4, "depth": 1},
-                      objective={"constraint": "soft", "n_initial": 8, "n_boundary": 8, "n_collocation": 16})
+@pytest.mark.parametrize("pde, extra", [
+    ({"name": "burgers"}, {}),  # Dirichlet
+    ({"name": "klein_gordon"}, {}),  # periodic, second order in time
+    ({"name": "heat", "trainable": {"kappa": {"init": 0.37}}}, {"observations": {"n": 8}}),  # trained kappa, data
+])
+def test_pinn_point_residuals_give_its_loss_terms(x64, pde, extra):
+    cfg = tiny_config(dtype="float64", pde=pde, model={"width": 4, "depth": 1},
+                      objective={"constraint": "soft", "n_initial": 8, "n_boundary": 8, "n_collocation": 16, **extra},
+                      evaluation={"grid": {"x": [0.0, 1.0, 4], "t": [0.0, 0.99, 3]}})
     m = pdejax.build(cfg).method
 
     @jax.jit
@@ -249,7 +254,7 @@ def test_pinn_point_residuals_give_its_loss_terms(x64, pde):
         return m.objective.loss(model, batch, key)[0], residuals
 
     losses, residuals = both(m.model, jax.random.PRNGKey(0))
-    assert set(residuals) == set(losses) == {"residual", "initial", "boundary"}
+    assert set(residuals) == set(losses) == {"residual", "initial", "boundary"} | ({"data"} if extra else set())
     for name, r in residuals.items():
         assert float(jnp.mean(jnp.sum(r**2, axis=-1))) == pytest.approx(float(losses[name]), rel=1e-12), name
 
