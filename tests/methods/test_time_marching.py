@@ -74,6 +74,7 @@ def test_finished_windows_take_no_update(x64):
     assert any(np.any(np.asarray(u[1])) for u in jax.tree.leaves(updates.nets))
 
 
+@pytest.mark.slow
 def test_marching_run_trains_every_window_and_resumes_bitwise(tmp_path):
     cfg = tiny_config(pde={"nu": 0.1}, objective={"windows": 2, "n_collocation": 64},
                       train={"steps": 20, "steps_per_call": 10, "log_every": 10, "eval_every": 20,
