@@ -66,8 +66,10 @@ class RAR(AbstractSampler):
 @SAMPLERS.register("rar")
 def rar(lower, upper, n, every: int = 1000, k: int = 32, m: int = 4096, start: int | None = None,
         capacity: int | None = None) -> RAR:
-    """Residual-based adaptive refinement (Lu et al. 2021): every `every` steps add the k of m candidates with
-    the largest residual to a growing set (start points, default n; at most capacity, default 2n)."""
+    """Residual-based adaptive refinement (Lu et al. 2021): a growing set of high-residual points.
+
+    Every ``every`` steps the ``k`` of ``m`` uniform candidates with the largest residual join
+    the set (``start`` points at first, default ``n``; at most ``capacity``, default ``2n``)."""
     start = n if start is None else start
     capacity = 2 * n if capacity is None else capacity
     check_at_least(1, every=every, k=k)
