@@ -4,6 +4,7 @@ residual, observations (generated and from files), config errors, and a run's su
 import json
 
 import equinox as eqx
+import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -152,6 +153,9 @@ def test_observations_from_files_are_checked(tmp_path):
     np.savez(good, points=np.array([[0.1, 0.2], [-0.5, 0.9]]), values=np.array([0.3, -0.1]))
     obs = load_observations(good, pde)
     assert obs.values.shape == (2, 1) and obs.fields == ("u",)
+    with h5py.File(tmp_path / "obs.h5", "w") as f:
+        f["points"], f["values"] = obs.points, obs.values
+    np.testing.assert_array_equal(load_observations(tmp_path / "obs.h5", pde, noise=0.1, seed=0).clean, obs.values)
     cases = {
         "missing.npz": (None, "no such file"),
         "nopoints.npz": ({"values": np.zeros((2, 1))}, "no array 'points'"),
