@@ -31,19 +31,19 @@ def fit_initial_condition(model: PINNField, n_points: int, seed: int) -> PINNFie
     if (not callable(fit) or not getattr(net, "fit_initial_condition", True) or not pde.evolution
             or model.constraint != "soft"):
         return model
-    dtype = next(x.dtype for x in jax.tree.leaves(eqx.filter(net, eqx.is_inexact_array)))
-    dim = pde.domain.dim
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), SEED_OFFSET)
-    x = jax.random.uniform(key, (max(n_points, MIN_POINTS), dim), dtype, jnp.asarray(pde.domain.point_lower[:dim]),
-                           jnp.asarray(pde.domain.point_upper[:dim]))
-    return _fit(model, x)
+    return _fit(model, jax.random.PRNGKey(seed), max(n_points, MIN_POINTS))
 
 
 @eqx.filter_jit  # one compilation instead of one per operation
-def _fit(model: PINNField, x):
+def _fit(model: PINNField, key, n: int):
     net, pde = model.net, model.pde
+    dtype = next(x.dtype for x in jax.tree.leaves(eqx.filter(net, eqx.is_inexact_array)))
+    dim = pde.domain.dim
+    lower, upper = (jnp.asarray(bound[:dim], dtype) for bound in (pde.domain.point_lower, pde.domain.point_upper))
+    x = jax.random.uniform(jax.random.fold_in(key, SEED_OFFSET), (n, dim), dtype, lower, upper)
     points = jnp.concatenate([x, jnp.full((x.shape[0], 1), pde.domain.time[0], x.dtype)], axis=1)
     features = jax.vmap(model.features)(points)
     evolving = jnp.asarray([k in pde.evolving for k in pde.fields])
-    targets = jnp.where(evolving, jax.vmap(pde.initial_values)(x), jax.vmap(net)(features))
+    # the objective's initial target (with trainable PDE parameters: their current values)
+    targets = jnp.where(evolving, jax.vmap(model.initial_values)(x), jax.vmap(net)(features))
     return eqx.tree_at(lambda m: m.net, model, net.least_squares_init(features, targets))
