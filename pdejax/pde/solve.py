@@ -62,7 +62,7 @@ def linear_symbol(pde: PDE, grid: FourierGrid, dtype=None) -> Array:
 
 
 def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: str | float | bool = "2/3",
-                   dtype=None, extra: ExtraFn | None = None) -> ETDRK4 | BlockETDRK4:
+                   dtype=None, extra: ExtraFn | None = None, fft_calls: str = "auto") -> ETDRK4 | BlockETDRK4:
     """One ETDRK4 step of ``pde`` on ``grid`` in Fourier space (see the module docstring).
 
     The returned stepper maps ``(v̂, t)``, ``v̂`` of shape ``(n_evolving, *rfft shape)`` the
@@ -80,6 +80,8 @@ def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: str | flo
             evaluated with the PDE's own terms at every stage (it shares their transforms)
             and integrated at fourth order with them: the hook for a learned correction
             (see :func:`~pdejax.pde.spectral_terms.spectral_terms`).
+        fft_calls: how the transforms of a stage are issued: ``"auto"`` (default),
+            ``"batched"`` or ``"per_field"`` (:func:`~pdejax.pde.spectral_terms.fft_calls_for`).
 
     With ``second_order`` fields the state also holds their velocities ``u_t`` and each
     pair ``(u, u_t)`` is a 2×2 block of the exponential part (a
@@ -89,9 +91,9 @@ def etdrk4_stepper(pde: PDE, grid: FourierGrid, dt: float, *, dealias: str | flo
     """
     require_periodic(pde, "etdrk4_stepper (spectral ETDRK4)")
     if pde.second_order:  # (u, u_t) as 2x2 blocks in the exponential part
-        return block_etdrk4_stepper(pde, grid, dt, dealias=dealias, dtype=dtype, extra=extra)
+        return block_etdrk4_stepper(pde, grid, dt, dealias=dealias, dtype=dtype, extra=extra, fft_calls=fft_calls)
     dtype = _default_dtype(dtype)
-    explicit = spectral_terms(pde, grid, dealias=dealias, dtype=dtype, extra=extra)
+    explicit = spectral_terms(pde, grid, dealias=dealias, dtype=dtype, extra=extra, fft_calls=fft_calls)
     return ETDRK4(linear_symbol(pde, grid, dtype), explicit, dt, dtype=dtype)
 
 

@@ -19,6 +19,7 @@ forward transform per stage (8 per ETDRK4 step); written as ``-u u_x`` they cost
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -131,19 +132,24 @@ class SpectralTerms(eqx.Module):
     outputs: tuple[tuple[str, str | None], ...] = eqx.field(static=True)
     time_dependent_forcing: bool = eqx.field(static=True)
     dtype: Any = eqx.field(static=True)
+    fft_calls: str = eqx.field(static=True, default="batched")
 
     @property
     def transforms_per_stage(self) -> tuple[int, int]:
         """``(inverse, forward)``: the single-field FFTs of one evaluation."""
         return len(self.requests), len(self.outputs)
 
-    def grid_terms(self, v_hat: Array, t: Array | float) -> tuple[Array | None, Fields]:
-        """The arrays of ``outputs`` on the grid, stacked (``None`` if there are none)."""
+    def grid_terms(self, v_hat: Array, t: Array | float) -> tuple[list[Array], Fields]:
+        """The arrays of ``outputs`` on the grid, in order, and the fields they were computed from."""
         pde, grid = self.pde, self.grid
         values: dict[DerivativeKey, Array] = {}
         if self.requests:
-            spectra = jnp.stack([_apply(s, c, v_hat) for s, c in zip(self.request_sources, self.request_coefs)])
-            values = dict(zip(self.requests, jnp.fft.irfftn(spectra, s=grid.sizes, axes=grid.axes)))
+            spectra = [_apply(s, c, v_hat) for s, c in zip(self.request_sources, self.request_coefs)]
+            if self.fft_calls == "per_field":
+                physical = [jnp.fft.irfftn(x, s=grid.sizes, axes=grid.axes) for x in spectra]
+            else:
+                physical = jnp.fft.irfftn(jnp.stack(spectra), s=grid.sizes, axes=grid.axes)
+            values = dict(zip(self.requests, physical))
         at = dict(self.coordinates)
         if pde.evolution:
             at["t"] = jnp.asarray(t, self.dtype)
@@ -163,11 +169,17 @@ class SpectralTerms(eqx.Module):
         for field, coord in self.outputs:
             value = pointwise.get(field, zero) if coord is None else flux.get(field, {}).get(coord, zero)
             arrays.append(jnp.broadcast_to(value, grid.sizes).astype(self.dtype))
-        return (jnp.stack(arrays) if arrays else None), f
+        return arrays, f
 
     def __call__(self, v_hat: Complex[Array, "evolving *rfft"], t: Array | float) -> Complex[Array, "evolving *rfft"]:
         arrays, _ = self.grid_terms(v_hat, t)
-        transformed = jnp.fft.rfftn(arrays, axes=self.grid.axes) if arrays is not None else None
+        axes = self.grid.axes
+        if not arrays:
+            transformed = None
+        elif self.fft_calls == "per_field":
+            transformed = jnp.stack([jnp.fft.rfftn(a, axes=axes) for a in arrays])
+        else:
+            transformed = jnp.fft.rfftn(jnp.stack(arrays), axes=axes)
         if self.aligned_factors is not None:
             # One output per evolving field, in order: one elementwise expression of the
             # whole stack, which XLA fuses into the stage arithmetic that reads it.
@@ -194,8 +206,26 @@ class SpectralTerms(eqx.Module):
         return jnp.stack(out)
 
 
+FFT_CALLS = ("auto", "batched", "per_field")
+
+
+def fft_calls_for(grid: FourierGrid, fft_calls: str = "auto") -> str:
+    """``"batched"`` (one FFT call per stage and direction, over a leading field axis) or
+    ``"per_field"`` (one call per field: independent operations that XLA's CPU runtime
+    runs concurrently on several cores). ``"auto"``: per field on a CPU backend for grids
+    of at least 2^15 points, where the transforms are long enough to gain from running
+    side by side (measured in ``scripts/bench/spectral.py``), batched otherwise (GPUs
+    prefer one batched call)."""
+    if fft_calls not in FFT_CALLS:
+        raise ValueError(f"fft_calls = {fft_calls!r}; valid: {', '.join(FFT_CALLS)}")
+    if fft_calls != "auto":
+        return fft_calls
+    large = math.prod(grid.sizes) >= 2**15
+    return "per_field" if large and jax.default_backend() == "cpu" else "batched"
+
+
 def spectral_terms(pde: PDE, grid: FourierGrid, *, dealias: str | float | bool = "2/3", dtype=None,
-                   extra: ExtraFn | None = None) -> SpectralTerms:
+                   extra: ExtraFn | None = None, fft_calls: str = "auto") -> SpectralTerms:
     """The explicit part ``N̂(v̂, t)`` of ``pde`` (first order in time) on ``grid``.
 
     Args:
@@ -206,6 +236,8 @@ def spectral_terms(pde: PDE, grid: FourierGrid, *, dealias: str | float | bool =
             grid at every stage, from the same :class:`~pdejax.pde.Fields` as the PDE's own
             terms (it may read ``f.u``, ``f.u_x``, ``f.x``, ``f.t``): the hook for a learned
             correction. An ``eqx.Module`` keeps its parameters trainable.
+        fft_calls: ``"auto"``, ``"batched"`` or ``"per_field"`` (see :func:`fft_calls_for`);
+            the same transforms either way, only how they are issued.
     """
     if grid.coords != pde.domain.coords:
         raise ValueError(f"grid coordinates {grid.coords} differ from the PDE's {pde.domain.coords}")
@@ -277,4 +309,5 @@ def spectral_terms(pde: PDE, grid: FourierGrid, *, dealias: str | float | bool =
                          aligned_factors=aligned,
                          requests=requests, request_sources=tuple(s for s, _ in request_maps),
                          coupling_sources=tuple(s for s, _ in coupling_maps), outputs=tuple(outputs),
-                         time_dependent_forcing=time_dependent, dtype=dtype)
+                         time_dependent_forcing=time_dependent, dtype=dtype,
+                         fft_calls=fft_calls_for(grid, fft_calls))
