@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import equinox as eqx
@@ -68,6 +68,14 @@ class PDE(eqx.Module):
             them (their equation must be linear, with a diagonal symbol in the field
             itself); a PINN learns them as extra outputs. Initial conditions are not
             given for them.
+        exponential: the split of an exponential integrator (ETDRK4), as Dedalus puts its
+            implicit/explicit split in the equation: ``{field: [terms]}`` names the linear
+            terms of ``field`` in itself that the exponential part integrates exactly; its
+            other linear terms are explicit (still in Fourier space, never transformed).
+            Fields not listed keep every term in themselves in the exponential part (the
+            default for all fields). E.g. Gray–Scott's non-stiff reaction ``-F u`` is more
+            accurate explicit, its diffusion exponential: ``{"u": ["u_xx"], "v": ["v_xx"]}``.
+            Other solvers ignore it.
         exact: optional closed-form solution on the host,
             ``exact(points, params) -> values`` with points ``(N, dim + 1)`` and values
             ``(N, len(fields))`` (NumPy, float64); used as the evaluation reference.
@@ -101,6 +109,7 @@ class PDE(eqx.Module):
     boundary: AbstractBoundary = eqx.field(static=True)
     constraints: tuple[str, ...] = eqx.field(static=True)
     second_order: tuple[str, ...] = eqx.field(static=True)
+    exponential_spec: tuple[tuple[str, tuple[str, ...]], ...] | None = eqx.field(static=True)
     exact: Callable[..., Any] | None = eqx.field(static=True)
 
     def __init__(self, *, name: str, fields: tuple[str, ...], domain: Box,
@@ -113,6 +122,7 @@ class PDE(eqx.Module):
                  boundary: AbstractBoundary = Dirichlet(0.0),
                  constraints: tuple[str, ...] = (),
                  second_order: tuple[str, ...] = (),
+                 exponential: Mapping[str, Sequence[str]] | None = None,
                  exact: Callable[..., Any] | None = None):
         self.name, self.fields, self.domain = name, tuple(fields), domain
         self.second_order = tuple(second_order)
@@ -136,6 +146,29 @@ class PDE(eqx.Module):
             raise ValueError(f"constraints {unknown} are not fields of {name!r}; fields are {self.fields}")
         if not self.evolving:
             raise ValueError(f"PDE {name!r}: every field is a constraint; leave constraints empty for steady problems")
+        self.exponential_spec = None if exponential is None else self._check_exponential(exponential, linear)
+
+    def _check_exponential(self, exponential, linear) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        out = []
+        for field, terms in exponential.items():
+            if field not in self.evolving or field in self.second_order:
+                raise ValueError(f"exponential names {field!r}; valid: evolving fields first order in time "
+                                 f"{tuple(f for f in self.evolving if f not in self.second_order)} of {self.name!r}")
+            if isinstance(terms, str):
+                raise ValueError(f"exponential[{field!r}] = {terms!r}; expected a list of term names like [{terms!r}]")
+            own = [d for d in linear.get(field, {}) if parse_name(d, self.fields + self.velocities,
+                                                                self.domain.coords)[0] == field]
+            wrong = [d for d in terms if d not in own]
+            if wrong:
+                raise ValueError(f"exponential[{field!r}] names {wrong}; valid: the linear terms of {field!r} in "
+                                 f"itself, {own}")
+            out.append((field, tuple(terms)))
+        return tuple(out)
+
+    @property
+    def exponential(self) -> dict[str, tuple[str, ...]] | None:
+        """The exponential split (see the class docstring), or ``None`` for the default."""
+        return None if self.exponential_spec is None else dict(self.exponential_spec)
 
     def _check_second_order(self, constraints: tuple[str, ...]) -> None:
         wrong = [f for f in self.second_order if f not in self.fields or f in constraints]

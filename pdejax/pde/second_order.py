@@ -70,6 +70,9 @@ def first_order_system(pde: PDE, *, block_terms: bool = True) -> PDE:
     """
     if not pde.second_order:
         return pde
+    if pde.exponential is not None:
+        raise ValueError(f"PDE {pde.name!r}: an exponential split with second_order fields is not supported "
+                         "(the pairs (u, u_t) are the exponential part); leave exponential unset")
     velocity = dict(zip(pde.second_order, pde.velocities))
     fields = pde.fields + pde.velocities
     linear: dict[str, dict] = {}

@@ -37,13 +37,17 @@ ExtraFn = Callable[[Fields], Mapping[str, Any]]
 
 
 def split_linear(pde: PDE) -> tuple[dict, dict]:
-    """``(diagonal, coupling)``: per field, its linear terms in itself and in other fields."""
+    """``(diagonal, explicit)``: per field, its linear terms in the exponential part (its
+    terms in itself, or those named by ``pde.exponential``) and the others (terms in other
+    fields, and terms in itself left explicit), evaluated in Fourier space."""
     diagonal: dict[str, dict] = {f: {} for f in pde.fields}
     coupling: dict[str, dict] = {f: {} for f in pde.fields}
+    chosen = pde.exponential or {}
     for field, terms in pde.linear.items():
         for deriv, coef in terms.items():
             source = parse_name(deriv, pde.fields, pde.domain.coords)[0]
-            (diagonal if source == field else coupling)[field][deriv] = coef
+            exponential = source == field and (field not in chosen or deriv in chosen[field])
+            (diagonal if exponential else coupling)[field][deriv] = coef
     return diagonal, coupling
 
 
@@ -90,21 +94,36 @@ def _in_terms_of_state(pde: PDE, grid: FourierGrid) -> dict[str, list[tuple[int,
     return out
 
 
+def _compact(a: np.ndarray | None, real_dtype, complex_dtype) -> Array | None:
+    """A host coefficient as a device array no larger than it needs to be: a scalar when
+    constant, real when its imaginary part is zero (less memory read per stage)."""
+    if a is None:
+        return None
+    a = np.asarray(a)
+    if a.size and np.all(a == a.reshape(-1)[0]):
+        a = a.reshape(-1)[0]
+    if np.all(np.imag(a) == 0):
+        return jnp.asarray(np.real(a), real_dtype)
+    return jnp.asarray(a, complex_dtype)
+
+
 def _linear_map(parts: list[tuple[int, np.ndarray | None]], factor: np.ndarray | None,
-                complex_dtype) -> tuple[tuple[int, ...], tuple[Array | None, ...]]:
-    """``factor · Σ_i c_i v̂_i`` as (sources, coefficients), ``None`` where the coefficient is 1."""
+                real_dtype, complex_dtype) -> tuple[tuple[int, ...], tuple]:
+    """``factor · Σ_i c_i v̂_i`` as (sources, ``(factor, c_i)`` pairs), ``None`` for a factor
+    of 1. The factor (a derivative: broadcastable per axis) and ``c_i`` (e.g. a constraint
+    solve, full size but often real) stay separate, so each stage reads little memory."""
     sources, coefs = [], []
     for i, c in parts:
-        total = c if factor is None else (factor if c is None else factor * c)
         sources.append(i)
-        coefs.append(None if total is None else jnp.asarray(total, complex_dtype))
+        coefs.append((_compact(factor, real_dtype, complex_dtype), _compact(c, real_dtype, complex_dtype)))
     return tuple(sources), tuple(coefs)
 
 
-def _apply(sources: tuple[int, ...], coefs: tuple[Array | None, ...], v_hat: Array) -> Array:
+def _apply(sources: tuple[int, ...], coefs: tuple, v_hat: Array) -> Array:
     out = None
-    for i, c in zip(sources, coefs):
+    for i, (factor, c) in zip(sources, coefs):
         term = v_hat[i] if c is None else c * v_hat[i]
+        term = term if factor is None else factor * term
         out = term if out is None else out + term
     return out
 
@@ -126,6 +145,7 @@ class SpectralTerms(eqx.Module):
     coupling_coefs: tuple
     output_factors: tuple
     aligned_factors: Array | None
+    self_coupling: Array | None
     requests: tuple[DerivativeKey, ...] = eqx.field(static=True)
     request_sources: tuple[tuple[int, ...], ...] = eqx.field(static=True)
     coupling_sources: tuple[tuple[int, ...], ...] = eqx.field(static=True)
@@ -186,7 +206,9 @@ class SpectralTerms(eqx.Module):
             out = self.aligned_factors * transformed
             if self.forcing_hat is not None:
                 out = out + self.forcing_hat
-            if any(self.coupling_sources):
+            if self.self_coupling is not None:  # explicit terms of each field in itself only
+                out = out + self.self_coupling * v_hat
+            elif any(self.coupling_sources):
                 out = out + jnp.stack([_apply(s, c, v_hat) if s else jnp.zeros_like(v_hat[j])
                                        for j, (s, c) in enumerate(zip(self.coupling_sources, self.coupling_coefs))])
             return out
@@ -284,7 +306,7 @@ def spectral_terms(pde: PDE, grid: FourierGrid, *, dealias: str | float | bool =
     requests = tuple(sorted(rec.requested))
     request_maps = tuple(
         _linear_map(state[field], None if not orders else grid.derivative_factor(dict(orders), np.float64),
-                    complex_dtype) for field, orders in requests)
+                    dtype, complex_dtype) for field, orders in requests)
     _, coupling = split_linear(pde)
     coupling_maps = []
     for f in pde.evolving:
@@ -294,8 +316,20 @@ def spectral_terms(pde: PDE, grid: FourierGrid, *, dealias: str | float | bool =
             k = symbol(pde, grid, {deriv: coef})
             for i, c in state[src]:
                 parts[i] = parts.get(i, 0) + (k if c is None else k * c)
-        coupling_maps.append(_linear_map(sorted(parts.items()), None, complex_dtype))
+        coupling_maps.append(_linear_map(sorted(parts.items()), None, dtype, complex_dtype))
 
+    # Explicit linear terms of each field in itself only (e.g. a reaction -F u left out of
+    # the exponential part): one multiply of the whole state, no per-field stacking.
+    self_coupling = None
+    if any(s for s, _ in coupling_maps) and all(s in ((), (j,)) for j, (s, _) in enumerate(coupling_maps)):
+        parts = []
+        for s_j, c_j in coupling_maps:
+            factor, c = c_j[0] if s_j else (None, None)
+            parts.append(np.asarray(1.0 if factor is None else factor) * np.asarray(0.0 if not s_j else (
+                1.0 if c is None else c)))
+        shape = np.broadcast_shapes(*(p.shape for p in parts))
+        self_coupling = jnp.stack([jnp.broadcast_to(jnp.asarray(p), shape) for p in parts])
+        self_coupling = self_coupling.reshape(self_coupling.shape + (1,) * (len(grid.sizes) - len(shape)))
     forcing_hat = None
     if forcing and not time_dependent:
         values = Fields(names, pde.domain.coords, lambda k: None, at)
@@ -306,7 +340,7 @@ def spectral_terms(pde: PDE, grid: FourierGrid, *, dealias: str | float | bool =
     return SpectralTerms(pde=pde, extra=extra, grid=grid, coordinates=coordinates, forcing_hat=forcing_hat,
                          request_coefs=tuple(c for _, c in request_maps),
                          coupling_coefs=tuple(c for _, c in coupling_maps), output_factors=output_factors,
-                         aligned_factors=aligned,
+                         aligned_factors=aligned, self_coupling=self_coupling,
                          requests=requests, request_sources=tuple(s for s, _ in request_maps),
                          coupling_sources=tuple(s for s, _ in coupling_maps), outputs=tuple(outputs),
                          time_dependent_forcing=time_dependent, dtype=dtype,
