@@ -223,13 +223,21 @@ class TrainConfig(Section):
         return v
 
 
+class ReferenceConfig(Named):
+    """``evaluation.reference.name``: ``exact``, ``spectral`` (``resolution``, ``dt``,
+    ``dealias``) or ``ghia`` (see ``pdejax.methods.pinn.reference``); other keys its arguments."""
+
+    name: str = "exact"
+
+
 class EvaluationConfig(Section):
-    """PINN: evaluation grid ``{coordinate: [min, max, n]}`` against the PDE's exact
-    solution. Operators: ``superresolution`` lists extra strides of the stored grid at
-    which the test set is evaluated zero-shot (e.g. ``[8, 4, 2, 1]``); ``batch_size``
-    the test batch."""
+    """PINN: evaluation grid ``{coordinate: [min, max, n]}`` against a reference:
+    ``reference`` (default: the PDE's exact solution). Operators: ``superresolution`` lists
+    extra strides of the stored grid at which the test set is evaluated zero-shot (e.g.
+    ``[8, 4, 2, 1]``); ``batch_size`` the test batch."""
 
     grid: dict[str, tuple[float, float, PositiveInt]] = Field(default_factory=dict)
+    reference: ReferenceConfig | None = None
     superresolution: list[PositiveInt] = Field(default_factory=list)
     batch_size: PositiveInt = 100
 

@@ -10,7 +10,15 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ..pde import PDE, Dirichlet, PDEParameters, Periodic, initial_velocity_residual, pointwise_residual
+from ..pde import (
+    PDE,
+    Dirichlet,
+    DirichletData,
+    PDEParameters,
+    Periodic,
+    initial_velocity_residual,
+    pointwise_residual,
+)
 from ..pde.autodiff import Mode
 from .base import AbstractObjective, Losses, PointResidual
 
@@ -249,7 +257,8 @@ class PINN(AbstractObjective):
                 other = jax.vmap(model)(pts.at[:, :dim].add(shift))
                 losses["boundary"] = jnp.mean(jnp.sum((pred - other) ** 2, axis=-1))
             else:
-                losses["boundary"] = jnp.mean(jnp.sum((pred - self.pde.boundary.value) ** 2, axis=-1))
+                mismatch = jax.vmap(lambda u, p: _boundary_mismatch(self.physics(model), u, p))(pred, pts)
+                losses["boundary"] = jnp.mean(jnp.sum(mismatch**2, axis=-1))
         if self.observed is not None:
             obs = batch["observations"]
             pred = jax.vmap(model)(obs["points"])[:, jnp.asarray(self.observed)]
@@ -283,7 +292,7 @@ class PINN(AbstractObjective):
                     lower = jnp.asarray(pde.domain.lower, p.dtype)
                     shift = jnp.where(jnp.isclose(p[:dim], lower), jnp.asarray(pde.domain.lengths, p.dtype), 0)
                     return model(p) - model(p.at[:dim].add(shift))
-                return model(p) - pde.boundary.value
+                return _boundary_mismatch(self.physics(model), model(p), p)
 
             out["boundary"] = PointResidual(boundary, batch["boundary"])
         if self.observed is not None:
@@ -291,3 +300,12 @@ class PINN(AbstractObjective):
             out["data"] = PointResidual(lambda model, o: model(o[0])[jnp.asarray(self.observed)] - o[1],
                                         (obs["points"], obs["values"]))
         return out
+
+
+def _boundary_mismatch(pde: PDE, predicted: Float[Array, " fields"],
+                       point: Float[Array, " n"]) -> Float[Array, " fields"]:
+    """Predicted minus prescribed values at one point of a non-periodic boundary (0 for the
+    fields a :class:`~pdejax.pde.DirichletData` condition leaves free)."""
+    if isinstance(pde.boundary, DirichletData):
+        return pde.boundary.mismatch(pde.fields, predicted, point, pde.params)
+    return predicted - pde.boundary.value

@@ -8,6 +8,7 @@ from .check import ConsistencyReport as ConsistencyReport
 from .check import check_consistency as check_consistency
 from .conditions import AbstractBoundary as AbstractBoundary
 from .conditions import Dirichlet as Dirichlet
+from .conditions import DirichletData as DirichletData
 from .conditions import Periodic as Periodic
 from .domain import Box as Box
 from .fields import Fields as Fields

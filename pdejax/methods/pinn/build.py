@@ -10,15 +10,17 @@ import jax.numpy as jnp
 from ...config.errors import ConfigError
 from ...config.schema import ExperimentConfig
 from ...objectives import PINN, PINNField
-from ...pde import PDE
+from ...pde import PDE, PDES, DirichletData, Periodic
 from ...sampling import SAMPLERS, CollocationSource
 from ...training import LBFGSPhase, OptaxPhase, build_optimizer
 from ..family import Context, Method, register_family
+from .curriculum import StagePhase
 from .evaluation import ExactSolutionEvaluator, ParameterEvaluator, evaluation_grid
 from .inverse import ObservedSource, build_parameters, initial_values
 from .least_squares import fit_initial_condition
 from .marching import MarchingField, WindowedSource, WindowPhase, map_to_window
 from .observations import observations_from_config
+from .reference import REFERENCES, LazyEvaluator
 from .schema import PINNConfig
 
 
@@ -30,6 +32,12 @@ def build_pinn(cfg: ExperimentConfig, ctx: Context) -> Method:
     lbfgs_points = cfg.lbfgs.n_collocation or obj.n_collocation
     ctx.divisible("objective.n_collocation", obj.n_collocation)
     ctx.divisible("lbfgs.n_collocation", lbfgs_points)
+    if obj.constraint == "soft" and obj.n_boundary == 0 and not isinstance(pde.boundary, Periodic):
+        raise ConfigError("objective.n_boundary", 0, "a positive number of boundary points with soft constraints "
+                          f"(PDE {pde.name!r} has a boundary condition to fit; 0 is for periodic PDEs)")
+    if obj.constraint == "hard" and isinstance(pde.boundary, DirichletData):
+        raise ConfigError("objective.constraint", "hard", f"soft: the boundary values of PDE {pde.name!r} are "
+                          "fitted by the boundary loss term (hard constraints build in constant values only)")
     if obj.constraint == "soft" and pde.evolution and obj.n_initial == 0:
         raise ConfigError("objective.n_initial", 0, "a positive number of initial points with soft constraints")
     if cfg.lbfgs.steps and cfg.lbfgs.resample_every % cfg.train.steps_per_call:
@@ -38,7 +46,14 @@ def build_pinn(cfg: ExperimentConfig, ctx: Context) -> Method:
     parameters = build_parameters(cfg, pde, ctx)  # None without pde.trainable
     if obj.windows > 1:
         _check_marching(obj, pde, parameters is not None)
-    grid = _evaluation_grid(cfg, pde) if pde.exact is not None else None
+    stages = _curriculum_pdes(cfg, parameters is not None)
+    final = stages[-1] if stages else pde  # what the run ends on: the evaluation's PDE
+    grid = _evaluation_grid(cfg, final) if final.exact is not None and cfg.evaluation.reference is None else None
+    reference = None
+    if cfg.evaluation.reference is not None:  # computed when first evaluated
+        ref = cfg.evaluation.reference
+        reference = REFERENCES.build(ref.name, ref.args, where="evaluation.reference", pde=final,
+                                     grid=_grid_spec(cfg, final))
     observations = observations_from_config(obj.observations, pde) if obj.observations is not None else None
 
     net = ctx.build_model(cfg, PINNField.net_in_size(pde), len(pde.fields))
@@ -69,8 +84,10 @@ def build_pinn(cfg: ExperimentConfig, ctx: Context) -> Method:
         return out
 
     evaluator = None
-    if grid is not None:
-        evaluator = ExactSolutionEvaluator(pde, *grid, ctx.dtype)
+    if reference is not None:
+        evaluator = LazyEvaluator(final, reference, ctx.dtype)
+    elif grid is not None:
+        evaluator = ExactSolutionEvaluator(final, *grid, ctx.dtype)
     elif observations is not None and observations.reference is not None:  # the spectral solver's solution
         ref_points, ref_values, ref_shape = observations.reference
         evaluator = ExactSolutionEvaluator(pde, ref_points, ref_shape, ctx.dtype, reference=ref_values)
@@ -81,6 +98,13 @@ def build_pinn(cfg: ExperimentConfig, ctx: Context) -> Method:
         own = source(lbfgs_points, window) if lbfgs_points != obj.n_collocation else None
         return LBFGSPhase(cfg.lbfgs.steps, cfg.lbfgs.memory_size, own, cfg.lbfgs.resample_every)
 
+    if obj.windows == 1 and stages:  # curriculum: the later stages, then L-BFGS on the last one
+        opt = cfg.optimizer
+        phases = [StagePhase(OptaxPhase(stage.steps, *build_optimizer(opt.name, opt.learning_rate, opt.args,
+                                                                      opt.clip_norm)), stage_pde)
+                  for stage, stage_pde in zip(obj.curriculum, stages)]
+        phases += [StagePhase(lbfgs(), final)] if cfg.lbfgs.steps else []
+        return Method(model, objective, source(obj.n_collocation), evaluator, phases)
     if obj.windows == 1:
         phases = [lbfgs()] if cfg.lbfgs.steps else []
         return Method(model, objective, source(obj.n_collocation), evaluator, phases)
@@ -102,8 +126,8 @@ def build_pinn(cfg: ExperimentConfig, ctx: Context) -> Method:
                   physical=lambda m: m.with_active(last))
 
 
-def _evaluation_grid(cfg: ExperimentConfig, pde: PDE):
-    """``(points, shape)`` of ``evaluation.grid`` (default: 101 points per coordinate)."""
+def _grid_spec(cfg: ExperimentConfig, pde: PDE) -> dict[str, tuple[float, float, int]]:
+    """``evaluation.grid`` (default: 101 points per coordinate), its coordinates checked."""
     dom = pde.domain
     spec = dict(cfg.evaluation.grid) or {
         n: (lo, hi, 101) for n, lo, hi in zip(dom.point_names, dom.point_lower, dom.point_upper)}
@@ -111,10 +135,32 @@ def _evaluation_grid(cfg: ExperimentConfig, pde: PDE):
     if unknown:
         raise ConfigError(f"evaluation.grid.{unknown[0]}", spec[unknown[0]],
                           f"one of the coordinates {dom.point_names}")
+    missing = [n for n in dom.point_names if n not in spec]
+    if missing:
+        raise ConfigError("evaluation.grid", spec, f"every coordinate {dom.point_names}; missing {missing}")
+    return spec
+
+
+def _evaluation_grid(cfg: ExperimentConfig, pde: PDE):
+    """``(points, shape)`` of ``evaluation.grid`` (default: 101 points per coordinate)."""
+    spec = _grid_spec(cfg, pde)
     try:
         return evaluation_grid(pde, spec)
     except ValueError as err:
         raise ConfigError("evaluation.grid", spec, str(err)) from None
+
+
+def _curriculum_pdes(cfg: ExperimentConfig, trainable: bool) -> list[PDE]:
+    """The PDE of each later stage of ``objective.curriculum`` (empty without one)."""
+    obj: PINNConfig = cfg.objective
+    if not obj.curriculum:
+        return []
+    if obj.windows > 1 or trainable:
+        why = "time marching (objective.windows)" if obj.windows > 1 else "trainable PDE parameters (pde.trainable)"
+        raise ConfigError("objective.curriculum", [s.model_dump() for s in obj.curriculum],
+                          f"no curriculum with {why}")
+    return [PDES.build(cfg.pde.name, {**cfg.pde.args, **stage.pde}, where=f"objective.curriculum.{i}.pde")
+            for i, stage in enumerate(obj.curriculum)]
 
 
 def _check_marching(obj: PINNConfig, pde: PDE, trainable: bool) -> None:

@@ -45,7 +45,9 @@ class ExactSolutionEvaluator(AbstractEvaluator):
         points: ``(N, dim + 1)`` grid points, ``shape`` the grid's shape.
         dtype: the run's dtype.
         reference: ``(N, n_fields)`` reference values at ``points`` instead of the exact
-            solution (e.g. a spectral solver's, for a PDE without one).
+            solution (e.g. a spectral solver's, for a PDE without one); ``nan`` where a
+            value is not known (a table of some fields at some points): the errors are
+            taken over the known values, and per field only for fields with some.
     """
 
     def __init__(self, pde: PDE, points: np.ndarray, shape: tuple[int, ...], dtype: Any,
@@ -54,14 +56,18 @@ class ExactSolutionEvaluator(AbstractEvaluator):
         self.reference = np.asarray(pde.exact(points, pde.params) if reference is None else reference)
         self._points = jnp.asarray(points, dtype)
         self._values = jnp.asarray(self.reference, dtype)
+        self._fields = tuple(i for i in range(len(pde.fields)) if np.isfinite(self.reference[:, i]).any())
         self._metrics = eqx.filter_jit(self._compute)
         self._predict = eqx.filter_jit(lambda model, pts: jax.vmap(model)(pts))
 
     def _compute(self, model, points, values):
-        err = jax.vmap(model)(points) - values
+        known = jnp.isfinite(values)
+        values = jnp.where(known, values, 0)
+        err = jnp.where(known, jax.vmap(model)(points) - values, 0)
         out = {"rel_l2": jnp.linalg.norm(err) / jnp.linalg.norm(values), "max_abs_error": jnp.max(jnp.abs(err))}
         if len(self.pde.fields) > 1:  # each field on its own scale, as well as the total
-            for i, name in enumerate(self.pde.fields):
+            for i in self._fields:
+                name = self.pde.fields[i]
                 out[f"rel_l2/{name}"] = jnp.linalg.norm(err[:, i]) / jnp.linalg.norm(values[:, i])
                 out[f"max_abs_error/{name}"] = jnp.max(jnp.abs(err[:, i]))
         return out

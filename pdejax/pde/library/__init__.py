@@ -9,6 +9,12 @@ needs to change::
         return PDE(name="my_reaction_diffusion", fields=("u",), ...)
 """
 
+from .benchmarks import ginzburg_landau as ginzburg_landau
+from .benchmarks import gray_scott_jaxpi as gray_scott_jaxpi
+from .benchmarks import helmholtz as helmholtz
+from .benchmarks import kdv_jaxpi as kdv_jaxpi
+from .benchmarks import klein_gordon_forced as klein_gordon_forced
+from .benchmarks import lid_driven_cavity as lid_driven_cavity
 from .one_d import advection as advection
 from .one_d import allen_cahn as allen_cahn
 from .one_d import burgers as burgers
