@@ -67,3 +67,27 @@ def test_fno_notebook_runs(monkeypatch):
     assert run.summary["steps"] == 100 and 0 < run.summary["rel_l2"] < 1
     assert set(run.summary["superresolution_rel_l2"]) == {"64", "128", "256"}
     assert namespace["pred"].shape == (8, 1, 128) and np.all(np.isfinite(namespace["pred"]))
+
+
+def test_allen_cahn_notebook_runs(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    nb = json.loads((REPO / "notebooks/pinn_allen_cahn.ipynb").read_text())
+    monkeypatch.chdir(REPO / "notebooks")
+    monkeypatch.setenv("PDEJAX_NOTEBOOK_STEPS", "60")
+    namespace: dict = {}
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            exec(compile("".join(cell["source"]), "notebook", "exec"), namespace)
+    snapshots = namespace["snapshots"]
+    assert [s["step"] for s in snapshots] == [10, 20, 30, 40, 50, 60]
+    for s in snapshots:
+        assert s["weights"].shape == (16,) and np.all((s["weights"] >= 0) & (s["weights"] <= 1))
+        assert s["weights"][0] == 1.0  # the first chunk always counts
+        points = s["points"]
+        assert points.shape == (512, 2) and np.all(np.abs(points[:, 0]) <= 1) and np.all((points[:, 1] >= 0)
+                                                                                       & (points[:, 1] <= 1))
+        assert 0 < s["rel_l2"] < 2
+    assert namespace["pred"].shape == namespace["ref"].shape == (128, 51)
+    assert np.max(np.abs(namespace["ref"])) == pytest.approx(1.0, abs=0.05)  # the solution's plateaus at ±1
