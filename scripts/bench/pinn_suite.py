@@ -13,8 +13,10 @@ file.
     python scripts/bench/pinn_suite.py --problems kdv --steps 200 --set train.eval_every=100
 
 ``--dry-run`` validates each config and builds everything it names (network, PDE, sampler,
-optimizer, combiner, evaluation reference: not computed), without training. ``--steps`` and
-``--set`` add overrides to every run (shorter runs for a look; the table then says so).
+optimizer, combiner, evaluation reference: not computed), without training. ``--steps N`` sets
+``train.steps`` (and ``lbfgs.steps`` where there is an L-BFGS phase; per window for time
+marching) and ``--set`` adds overrides to every run (shorter runs for a look; the table then
+says so).
 The anchors are the papers' relative L2 errors at their full budgets; a cpu-budget ratio
 says how far the small run is from them, not that the methods differ.
 """
@@ -64,10 +66,16 @@ def pdejax_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-c", "import sys; from pdejax.cli import main; sys.exit(main())"]
 
 
-def overrides_for(args: argparse.Namespace) -> list[str]:
+def overrides_for(args: argparse.Namespace, config: Path) -> list[str]:
+    """``--set`` and ``--steps`` (``train.steps``, and ``lbfgs.steps`` where the config has an
+    L-BFGS phase) as overrides of ``config``."""
+    import yaml
+
     extra = list(args.set or [])
     if args.steps is not None:
         extra.append(f"train.steps={args.steps}")
+        if (yaml.safe_load(config.read_text()).get("lbfgs") or {}).get("steps"):
+            extra.append(f"lbfgs.steps={args.steps}")
     return extra
 
 
@@ -166,14 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     budgets = ["cpu", "full"] if args.budget == "all" else [args.budget]
     if args.budget == "all" and not args.dry_run:
         parser.error("--budget all is for --dry-run; train one budget at a time")
-    overrides = overrides_for(args)
 
     if args.dry_run:
         failed = 0
         for budget in budgets:
             for name in names:
                 config = CONFIGS / PROBLEMS[name][budget]
-                error = validate(config, overrides)
+                error = validate(config, overrides_for(args, config))
                 failed += error is not None
                 print(f"{'ok    ' if error is None else 'FAILED'} {budget:4s} {name:26s} {config.name}"
                       + ("" if error is None else f"\n       {error}"))
@@ -184,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in names:
         spec = PROBLEMS[name]
-        row = run_one(name, CONFIGS / spec[budget], out / f"{name}-{budget}", overrides, args.timeout)
+        config = CONFIGS / spec[budget]
+        row = run_one(name, config, out / f"{name}-{budget}", overrides_for(args, config), args.timeout)
         rows.append(with_anchor(row, spec, budget))
         print(f"{name}: rel_l2 {fmt(row.get('rel_l2'), '.3e')}, {fmt(row.get('wall_s'), '.0f')} s"
               + (f", FAILED: {row['error']}" if "error" in row else ""), file=sys.stderr, flush=True)
+    overrides = list(args.set or []) + ([f"train.steps={args.steps} (and lbfgs.steps)"] if args.steps else [])
     table = markdown(rows, budget, overrides)
     print(table)
     json_path = Path(args.json) if args.json else out / f"suite-{budget}.json"
