@@ -128,6 +128,10 @@ def helmholtz(a1: float = 1.0, a2: float = 4.0, k: float = 1.0) -> PDE:
     Helmholtz, ``a1 = 1, a2 = 4, k = 1``): ``q = (k² - (a1² + a2²) π²) u``, a forcing term.
     Integer ``a1``, ``a2`` make the boundary condition hold.
     """
+    for name, value in (("a1", a1), ("a2", a2), ("k", k)):
+        if not abs(value) <= 1e6:
+            raise ConfigError(name, value, "a number of magnitude at most 1e6")
+
     def solution(x, y, xp):
         return xp.sin(a1 * xp.pi * x) * xp.sin(a2 * xp.pi * y)
 
@@ -225,12 +229,17 @@ def lid_driven_cavity(reynolds: float = 100.0, lid_sharpness: float = 50.0) -> P
     centre-line tables (:func:`ghia_reference`, Re = 100), whose lid is uniform — the
     smoothed lid differs only within ~0.1 of the corners.
     """
-    if reynolds <= 0:
-        raise ConfigError("reynolds", reynolds, "a positive Reynolds number")
+    if not reynolds >= 1e-12:
+        raise ConfigError("reynolds", reynolds, "a positive Reynolds number (at least 1e-12)")
+    if not lid_sharpness > 0:
+        raise ConfigError("lid_sharpness", lid_sharpness, "a positive number")
+    s = lid_sharpness
 
     def lid(point, p):
         x, y = point[0], point[1]
-        top = 1 - jnp.cosh(lid_sharpness * (x - 0.5)) / jnp.cosh(lid_sharpness * 0.5)
+        a = jnp.abs(x - 0.5)
+        # 1 - cosh(s a) / cosh(s/2), written without cosh: finite for any s
+        top = 1 - jnp.exp(s * (a - 0.5)) * (1 + jnp.exp(-2 * s * a)) / (1 + jnp.exp(-s))
         # Points on the top edge: y = 1 up to round-off of the sampler's float32 box.
         return {"u": jnp.where(y >= 1 - 1e-6, top, 0.0), "v": jnp.zeros_like(x)}
 
