@@ -118,3 +118,4 @@ def test_curriculum_trains_each_stage_on_its_pde(tmp_path):
     run = pdejax.train(cfg, run_dir=tmp_path / "run")
     assert run.summary["steps"] == 150 and run.model.pde.params["nu"] == 0.01
     assert np.isfinite(run.summary["rel_l2"])
+    assert pdejax.load_run(tmp_path / "run").model.pde.params["nu"] == 0.01  # rebuilt on the last stage's PDE

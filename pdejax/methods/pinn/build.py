@@ -14,7 +14,7 @@ from ...pde import PDE, PDES, DirichletData, Periodic
 from ...sampling import SAMPLERS, CollocationSource
 from ...training import LBFGSPhase, OptaxPhase, build_optimizer
 from ..family import Context, Method, register_family
-from .curriculum import StagePhase
+from .curriculum import StagePhase, with_pde
 from .evaluation import ExactSolutionEvaluator, ParameterEvaluator, evaluation_grid
 from .inverse import ObservedSource, build_parameters, initial_values
 from .least_squares import fit_initial_condition
@@ -104,7 +104,9 @@ def build_pinn(cfg: ExperimentConfig, ctx: Context) -> Method:
                                                                       opt.clip_norm)), stage_pde)
                   for stage, stage_pde in zip(obj.curriculum, stages)]
         phases += [StagePhase(lbfgs(), final)] if cfg.lbfgs.steps else []
-        return Method(model, objective, source(obj.n_collocation), evaluator, phases)
+        # the trained model solves the last stage's PDE (also as pdejax.load_run rebuilds it)
+        return Method(model, objective, source(obj.n_collocation), evaluator, phases,
+                      physical=lambda m: with_pde(m, final))
     if obj.windows == 1:
         phases = [lbfgs()] if cfg.lbfgs.steps else []
         return Method(model, objective, source(obj.n_collocation), evaluator, phases)
