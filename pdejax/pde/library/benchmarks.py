@@ -55,7 +55,7 @@ def kdv_jaxpi(alpha: float = 1.0, beta: float = 0.022**2, t_final: float = 1.0) 
 @PDES.register("gray_scott_jaxpi")
 def gray_scott_jaxpi(eps_u: float = 0.2, eps_v: float = 0.1, b_u: float = 40.0, b_v: float = 100.0,
                      c_u: float = 1000.0, c_v: float = 1000.0, t_final: float = 2.0) -> PDE:
-    """Gray–Scott on the periodic square [-1, 1)² in jaxpi's scaled units:
+    """Gray–Scott on the periodic square [-1, 1)² in jaxpi's scaled units (time x 1000).
 
         u_t = eps_u Δu + b_u (1 - u) - c_u u v²,   v_t = eps_v Δv - b_v v + c_v u v².
 
@@ -88,8 +88,9 @@ def gray_scott_jaxpi(eps_u: float = 0.2, eps_v: float = 0.1, b_u: float = 40.0, 
 
 @PDES.register("ginzburg_landau")
 def ginzburg_landau(epsilon: float = 0.004, rate: float = 10.0, beta: float = 1.5, t_final: float = 1.0) -> PDE:
-    """Complex Ginzburg–Landau A_t = epsilon ΔA + rate A - rate (1 + i beta) |A|² A on the
-    periodic square [-1, 1)², as the real fields ``u = Re A``, ``v = Im A``:
+    """Complex Ginzburg–Landau as two real fields on the periodic square [-1, 1)² (jaxpi's benchmark).
+
+    ``A_t = epsilon ΔA + rate A - rate (1 + i beta) |A|² A`` as ``u = Re A``, ``v = Im A``:
 
         u_t = epsilon Δu + rate u - rate |A|² (u - beta v),
         v_t = epsilon Δv + rate v - rate |A|² (v + beta u).
@@ -123,10 +124,11 @@ def ginzburg_landau(epsilon: float = 0.004, rate: float = 10.0, beta: float = 1.
 
 @PDES.register("helmholtz")
 def helmholtz(a1: float = 1.0, a2: float = 4.0, k: float = 1.0) -> PDE:
-    """Helmholtz Δu + k² u = q on [-1, 1]², u = 0 on the boundary, with the manufactured
-    solution u = sin(a1 π x) sin(a2 π y) (Wang, Teng & Perdikaris 2021; the R3 paper's
-    Helmholtz, ``a1 = 1, a2 = 4, k = 1``): ``q = (k² - (a1² + a2²) π²) u``, a forcing term.
-    Integer ``a1``, ``a2`` make the boundary condition hold.
+    """Helmholtz Δu + k² u = q on [-1, 1]² with the manufactured solution sin(a1 πx) sin(a2 πy).
+
+    ``u = 0`` on the boundary (Wang, Teng & Perdikaris 2021; the R3 paper's Helmholtz,
+    ``a1 = 1, a2 = 4, k = 1``): ``q = (k² - (a1² + a2²) π²) u``, a forcing term. Integer
+    ``a1``, ``a2`` make the boundary condition hold.
     """
     for name, value in (("a1", a1), ("a2", a2), ("k", k)):
         if not abs(value) <= 1e6:
@@ -155,9 +157,10 @@ def _klein_gordon_solution(x, t, xp):
 
 @PDES.register("klein_gordon_forced")
 def klein_gordon_forced(t_final: float = 1.0) -> PDE:
-    """Cubic Klein–Gordon u_tt = u_xx - u³ + f on [0, 1] × [0, 1] with the manufactured
-    solution u = x cos(5πt) + (xt)³ (Wang, Teng & Perdikaris 2021, α = -1, β = 0, γ = 1,
-    k = 3; the MultiAdam paper's Klein–Gordon): u(x, 0) = x, u_t(x, 0) = 0, and on the
+    """Cubic Klein–Gordon u_tt = u_xx - u³ + f on [0, 1]² with the solution x cos(5πt) + (xt)³.
+
+    The manufactured solution of Wang, Teng & Perdikaris (2021, α = -1, β = 0, γ = 1, k = 3;
+    the MultiAdam paper's Klein–Gordon): u(x, 0) = x, u_t(x, 0) = 0, and on the
     boundary the solution's values, u(0, t) = 0 and u(1, t) = cos(5πt) + t³
     (:class:`~pdejax.pde.DirichletData`: soft constraints).
     """
@@ -217,7 +220,7 @@ def ghia_reference(reynolds: float) -> tuple[np.ndarray, np.ndarray]:
 
 @PDES.register("lid_driven_cavity")
 def lid_driven_cavity(reynolds: float = 100.0, lid_sharpness: float = 50.0) -> PDE:
-    """Steady lid-driven cavity flow in the unit square, velocity–pressure form:
+    """Steady lid-driven cavity flow in the unit square, velocity–pressure form (jaxpi's lid).
 
         u u_x + v u_y + p_x = ν Δu,   u v_x + v v_y + p_y = ν Δv,   u_x + v_y = 0,
 
