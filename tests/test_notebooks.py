@@ -53,6 +53,7 @@ def test_spectral_notebook_runs(monkeypatch):
 
 
 def test_fno_notebook_runs(monkeypatch):
+    import jax
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,9 +61,14 @@ def test_fno_notebook_runs(monkeypatch):
     monkeypatch.chdir(REPO / "notebooks")
     monkeypatch.setenv("PDEJAX_NOTEBOOK_SMALL", "1")
     namespace: dict = {}
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code":
-            exec(compile("".join(cell["source"]), "notebook", "exec"), namespace)
+    # This notebook too turns float64 on for the session (its solver cell): put it back.
+    before = jax.config.read("jax_enable_x64")
+    try:
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                exec(compile("".join(cell["source"]), "notebook", "exec"), namespace)
+    finally:
+        jax.config.update("jax_enable_x64", before)
     run = namespace["run"]
     assert run.summary["steps"] == 100 and 0 < run.summary["rel_l2"] < 1
     assert set(run.summary["superresolution_rel_l2"]) == {"64", "128", "256"}
