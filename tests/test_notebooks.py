@@ -10,35 +10,20 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 
-def test_burgers_notebook_runs(monkeypatch):
-    """Executes every code cell in order, in the notebooks/ directory, as a user would."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    nb = json.loads((REPO / "notebooks/burgers_pinn.ipynb").read_text())
-    monkeypatch.chdir(REPO / "notebooks")
-    monkeypatch.setenv("PDEJAX_NOTEBOOK_STEPS", "100")
-    namespace: dict = {}
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code":
-            exec(compile("".join(cell["source"]), "notebook", "exec"), namespace)
-    assert namespace["run"].summary["steps"] >= 100
-    assert 0 < namespace["run"].summary["rel_l2"] < 1
-    assert namespace["loaded"].config.pde.name == "burgers"
-
-
-def test_spectral_notebook_runs(monkeypatch):
+def run_notebook(name: str, monkeypatch, **env: str) -> dict:
+    """Executes every code cell of ``notebooks/<name>`` in order, in the notebooks/
+    directory, as a user would, and returns the namespace. A notebook may turn float64 on
+    for the whole session (``jax.config.update``, as a notebook user does): the setting is
+    put back afterwards, since a ``jax.enable_x64`` context cannot undo it."""
     import jax
     import matplotlib
 
     matplotlib.use("Agg")
-    nb = json.loads((REPO / "notebooks/spectral_solvers.ipynb").read_text())
+    nb = json.loads((REPO / "notebooks" / name).read_text())
     monkeypatch.chdir(REPO / "notebooks")
-    monkeypatch.setenv("PDEJAX_NOTEBOOK_SMALL", "1")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
     namespace: dict = {}
-    # The notebook turns float64 on for the whole session, as a notebook user would
-    # (jax.config.update); a jax.enable_x64 context cannot undo that, so put back
-    # whatever the setting was.
     before = jax.config.read("jax_enable_x64")
     try:
         for cell in nb["cells"]:
@@ -46,6 +31,19 @@ def test_spectral_notebook_runs(monkeypatch):
                 exec(compile("".join(cell["source"]), "notebook", "exec"), namespace)
     finally:
         jax.config.update("jax_enable_x64", before)
+    return namespace
+
+
+def test_burgers_notebook_runs(monkeypatch):
+    """Executes every code cell in order, in the notebooks/ directory, as a user would."""
+    namespace = run_notebook("burgers_pinn.ipynb", monkeypatch, PDEJAX_NOTEBOOK_STEPS="100")
+    assert namespace["run"].summary["steps"] >= 100
+    assert 0 < namespace["run"].summary["rel_l2"] < 1
+    assert namespace["loaded"].config.pde.name == "burgers"
+
+
+def test_spectral_notebook_runs(monkeypatch):
+    namespace = run_notebook("spectral_solvers.ipynb", monkeypatch, PDEJAX_NOTEBOOK_SMALL="1")
     traj, frames = np.asarray(namespace["traj"]), np.asarray(namespace["frames"])
     assert traj.shape == (16, 1, 64) and np.all(np.isfinite(traj))
     assert 0.5 < np.max(np.abs(traj[-1])) < 5  # KS on its attractor, not decayed or blown up
@@ -53,22 +51,7 @@ def test_spectral_notebook_runs(monkeypatch):
 
 
 def test_fno_notebook_runs(monkeypatch):
-    import jax
-    import matplotlib
-
-    matplotlib.use("Agg")
-    nb = json.loads((REPO / "notebooks/fno_burgers.ipynb").read_text())
-    monkeypatch.chdir(REPO / "notebooks")
-    monkeypatch.setenv("PDEJAX_NOTEBOOK_SMALL", "1")
-    namespace: dict = {}
-    # This notebook too turns float64 on for the session (its solver cell): put it back.
-    before = jax.config.read("jax_enable_x64")
-    try:
-        for cell in nb["cells"]:
-            if cell["cell_type"] == "code":
-                exec(compile("".join(cell["source"]), "notebook", "exec"), namespace)
-    finally:
-        jax.config.update("jax_enable_x64", before)
+    namespace = run_notebook("fno_burgers.ipynb", monkeypatch, PDEJAX_NOTEBOOK_SMALL="1")
     run = namespace["run"]
     assert run.summary["steps"] == 100 and 0 < run.summary["rel_l2"] < 1
     assert set(run.summary["superresolution_rel_l2"]) == {"64", "128", "256"}
@@ -76,16 +59,7 @@ def test_fno_notebook_runs(monkeypatch):
 
 
 def test_allen_cahn_notebook_runs(monkeypatch):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    nb = json.loads((REPO / "notebooks/pinn_allen_cahn.ipynb").read_text())
-    monkeypatch.chdir(REPO / "notebooks")
-    monkeypatch.setenv("PDEJAX_NOTEBOOK_STEPS", "60")
-    namespace: dict = {}
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code":
-            exec(compile("".join(cell["source"]), "notebook", "exec"), namespace)
+    namespace = run_notebook("pinn_allen_cahn.ipynb", monkeypatch, PDEJAX_NOTEBOOK_STEPS="60")
     snapshots = namespace["snapshots"]
     assert [s["step"] for s in snapshots] == [10, 20, 30, 40, 50, 60]
     for s in snapshots:
