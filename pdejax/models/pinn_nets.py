@@ -10,6 +10,18 @@ from .layers import FourierFeatures, glorot_layers
 from .mlp import ACTIVATIONS, MLP
 
 
+def optional_embedding(in_size: int, n_features: int, sigma: float, *, key: PRNGKeyArray,
+                       dtype=None) -> tuple[FourierFeatures | None, int]:
+    """A Fourier feature embedding of ``n_features`` (``None`` for 0) and the size the
+    next layer sees."""
+    if n_features < 0:
+        raise ValueError(f"n_features must be >= 0 (0: no Fourier embedding), got {n_features}")
+    if not n_features:
+        return None, in_size
+    embedding = FourierFeatures(in_size, n_features, sigma, key=key, dtype=dtype)
+    return embedding, embedding.out_size
+
+
 def check_sizes(**sizes: int) -> None:
     """A ValueError naming every size below 1."""
     bad = {k: v for k, v in sizes.items() if v < 1}
@@ -95,11 +107,8 @@ class ModifiedMLP(eqx.Module):
                  n_features: int = 0, sigma: float = 1.0, *, key: PRNGKeyArray, dtype=None):
         check_sizes(width=width, depth=depth)
         check_activation(activation)
-        if n_features < 0:
-            raise ValueError(f"n_features must be >= 0 (0: no Fourier embedding), got {n_features}")
         k_emb, k_dense = jax.random.split(key)
-        self.embedding = FourierFeatures(in_size, n_features, sigma, key=k_emb, dtype=dtype) if n_features else None
-        n_in = self.embedding.out_size if self.embedding is not None else in_size
+        self.embedding, n_in = optional_embedding(in_size, n_features, sigma, key=k_emb, dtype=dtype)
         sizes = [(n_in, width), (n_in, width), (width, out_size)] + [(n_in if i == 0 else width, width)
                                                                      for i in range(depth)]
         dense = glorot_layers(sizes, key=k_dense, dtype=dtype)

@@ -9,7 +9,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .layers import FourierFeatures, RWFLinear, glorot_layers
 from .mlp import ACTIVATIONS
-from .pinn_nets import check_activation, check_sizes
+from .pinn_nets import check_activation, check_sizes, optional_embedding
 
 
 class PirateBlock(eqx.Module):
@@ -83,11 +83,8 @@ class PirateNet(eqx.Module):
                  key: PRNGKeyArray, dtype=None):
         check_sizes(width=width, n_blocks=n_blocks)
         check_activation(activation)
-        if n_features < 0:
-            raise ValueError(f"n_features must be >= 0 (0: no Fourier embedding), got {n_features}")
         k_emb, k_dense = jax.random.split(key)
-        self.embedding = FourierFeatures(in_size, n_features, sigma, key=k_emb, dtype=dtype) if n_features else None
-        size = self.embedding.out_size if self.embedding is not None else in_size
+        self.embedding, size = optional_embedding(in_size, n_features, sigma, key=k_emb, dtype=dtype)
         block = [(size, width), (width, width), (width, size)]
         sizes = [(size, width), (size, width), (size, out_size)] + block * n_blocks
         dense = glorot_layers(sizes, key=k_dense, dtype=dtype)

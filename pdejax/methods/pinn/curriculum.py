@@ -30,18 +30,27 @@ def with_pde(model: PINNField, pde: PDE) -> PINNField:
     return eqx.tree_at(lambda m: m.pde, model, pde)
 
 
-class StageStep:
-    """A phase's compiled step on one curriculum stage: the model takes the stage's PDE
-    when the phase starts; everything else is the wrapped step's."""
+class WrappedStep:
+    """A compiled step that behaves as the step it wraps (attributes and calls go to it);
+    subclasses change only what happens when their phase starts (``init``)."""
 
-    def __init__(self, step: Any, pde: PDE):
-        self.step, self.pde = step, pde
+    def __init__(self, step: Any):
+        self.step = step
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.step, name)
 
     def __call__(self, *args, **kwargs):
         return self.step(*args, **kwargs)
+
+
+class StageStep(WrappedStep):
+    """A phase's compiled step on one curriculum stage: the model takes the stage's PDE
+    when the phase starts; everything else is the wrapped step's."""
+
+    def __init__(self, step: Any, pde: PDE):
+        super().__init__(step)
+        self.pde = pde
 
     def init(self, model: PINNField, key: jax.Array, *, step: int = 0) -> TrainState:
         return self.step.init(with_pde(model, self.pde), key, step=step)

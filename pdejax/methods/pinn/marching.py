@@ -37,6 +37,7 @@ from ...objectives.pinn import AbstractPINNField, features
 from ...pde import PDE, Dirichlet
 from ...training import AbstractDeviceSource, AbstractPhase, OptaxPhase
 from ...training.state import TrainState
+from .curriculum import WrappedStep
 
 
 class MarchingField(AbstractPINNField):
@@ -217,18 +218,13 @@ class WindowedSource(AbstractDeviceSource):
         return {**batch, **moved}, state
 
 
-class WindowStep:
+class WindowStep(WrappedStep):
     """A phase's compiled step on one window: the model enters the window (is advanced)
     when the phase starts; everything else is the wrapped step's."""
 
     def __init__(self, step: Any, window: int):
-        self.step, self.window = step, window
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.step, name)
-
-    def __call__(self, *args, **kwargs):
-        return self.step(*args, **kwargs)
+        super().__init__(step)
+        self.window = window
 
     def _enter(self, state: TrainState) -> TrainState:
         if state.model.active == self.window:
