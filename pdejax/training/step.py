@@ -208,8 +208,25 @@ class Step:
         return new, {"loss": value, **losses, **aux, **combiner_aux}
 
     def term_gradients(self, terms: Callable, params: Any) -> tuple[dict, dict, dict]:
-        """``(losses, {term: gradient}, aux)``: one forward pass, one reverse pass per term
-        (one after another with ``term_grads="loop"``, vmapped over the terms with ``"vmap"``)."""
+        """``(losses, {term: gradient}, aux)``.
+
+        ``term_grads="split"``: each term differentiated on its own (``jax.value_and_grad`` of
+        that term alone), so the compiler drops the other terms' work from its forward and
+        reverse pass; a step costs about the terms' summed costs. ``"loop"``: one forward pass,
+        one reverse pass per term (one-hot cotangents: each reverse pass goes through every
+        term's graph); ``"vmap"``: those reverse passes vmapped, as ``jax.jacrev``."""
+        if self.term_grads == "split":
+            shapes = jax.eval_shape(lambda p: terms(p)[0], params)
+            losses, grads, aux = {}, {}, {}
+            for i, n in enumerate(shapes):
+                def term(p, n=n):
+                    values, term_aux = terms(p)
+                    return values[n], term_aux
+
+                (losses[n], term_aux), grads[n] = jax.value_and_grad(term, has_aux=True)(params)
+                if i == 0:
+                    aux = term_aux
+            return losses, grads, aux
         losses, pullback, aux = jax.vjp(terms, params, has_aux=True)
         names = list(losses)
         if self.term_grads == "loop":
@@ -225,7 +242,7 @@ class Step:
 
 def make_step(objective: AbstractObjective, optimizer: optax.GradientTransformation, mesh: Mesh | None = None, *,
               combiner: GradientCombiner | None = None, source: AbstractDeviceSource | None = None,
-              eval_params: EvalParams | None = None, term_grads: str = "loop") -> Step:
+              eval_params: EvalParams | None = None, term_grads: str = "split") -> Step:
     """The compiled training step of ``objective`` under ``optimizer``.
 
     Args:
@@ -240,16 +257,18 @@ def make_step(objective: AbstractObjective, optimizer: optax.GradientTransformat
         source: a device batch source; without one, pass the batches to the step.
         eval_params: ``(opt_state, params) -> params`` to evaluate and save (default: the
             schedule-free average where the optimizer is schedule-free, else ``params``).
-        term_grads: per-term gradients for combiners that need them, after one shared
-            forward pass: ``"loop"`` (one reverse pass per term, the default: 1.2x the
-            summed step on a 3-term PINN, ``scripts/bench/pinn_burgers.py``) or ``"vmap"``
-            (the reverse passes vmapped, as ``jax.jacrev``: 2.3x there).
+        term_grads: how combiners that need each term's gradient get them: ``"split"`` (the
+            default: each term differentiated on its own, so each gradient costs that term's
+            forward and reverse pass; 1.00-1.01x the summed step on the 3-term Burgers and
+            Allen–Cahn PINNs, ``scripts/bench/pinn_burgers.py``), ``"loop"`` (one shared
+            forward pass, one reverse pass per term through every term's graph: 1.3-1.7x) or
+            ``"vmap"`` (those reverse passes vmapped, as ``jax.jacrev``: 2.2-4x).
 
     Returns:
         A :class:`Step`: ``step.init(model, key)``, then ``step(state, batches=None, n=1)``.
     """
-    if term_grads not in ("vmap", "loop"):
-        raise ValueError(f"term_grads = {term_grads!r}: expected 'vmap' or 'loop'")
+    if term_grads not in ("split", "vmap", "loop"):
+        raise ValueError(f"term_grads = {term_grads!r}: expected 'split', 'loop' or 'vmap'")
     combiner = combiner or fixed()
     if "point_residuals" in combiner.needs and \
             type(objective).point_residuals is AbstractObjective.point_residuals:

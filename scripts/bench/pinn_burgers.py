@@ -10,8 +10,10 @@ exists) DeepXDE itself is timed in the same run by ``peers/deepxde_burgers.py``.
 ``per_term`` times the same step (three loss terms: residual, initial, boundary) with
 gradient combiners that need each term's gradient, against the summed loss
 differentiated once (``fixed``): ``sum_per_term`` re-adds the per-term gradients
-(pure overhead), ``grad_norm`` balances them; ``vmap`` / ``loop`` are the two ways the
-step takes the per-term reverse passes (``make_step(..., term_grads=...)``).
+(pure overhead), ``grad_norm`` balances them; ``split`` / ``loop`` / ``vmap`` are the ways the
+step takes the per-term gradients (``make_step(..., term_grads=...)``). ``per_term_allen_cahn``
+does the same on the Allen–Cahn ``cpu`` benchmark (PirateNet, causal weighting) with 256
+boundary points as a third term (``--no-allen-cahn`` skips it).
 
 Prints one JSON object. Usage::
 
@@ -55,9 +57,11 @@ def sum_per_term() -> GradientCombiner:
 
 
 def make_runner(derivatives: str, steps_per_call: int, combiner: GradientCombiner | None = None,
-                term_grads: str = "vmap"):
-    """A compiled ``steps_per_call``-step call on DeepXDE's set-up, and its first-call time."""
-    exp = pdejax.build("pinn/burgers.yaml", DEEPXDE_SETUP + [f"objective.derivatives={derivatives}"])
+                term_grads: str = "vmap", config: str = "pinn/burgers.yaml", overrides: list[str] | None = None):
+    """A compiled ``steps_per_call``-step call on DeepXDE's set-up (or ``config`` with
+    ``overrides``), and its first-call time."""
+    overrides = DEEPXDE_SETUP if overrides is None else overrides
+    exp = pdejax.build(config, overrides + [f"objective.derivatives={derivatives}"])
     m = exp.method
     step = make_step(m.objective, exp.phases[0].optimizer, exp.mesh, combiner=combiner or exp.combiner,
                      source=m.source, term_grads=term_grads)
@@ -73,6 +77,26 @@ def make_runner(derivatives: str, steps_per_call: int, combiner: GradientCombine
 
     compile_s = run(1)
     return run, compile_s, box
+
+
+# The Allen–Cahn cpu benchmark (PirateNet 3 x 64, causal weighting, 1024 collocation + 1024
+# initial points) with a third loss term: 256 boundary points (periodic: u(-1) = u(1)).
+ALLEN_CAHN_SETUP = ["objective.n_boundary=256"]
+
+
+def per_term_table(config: str, overrides: list[str], derivatives: str, iterations: int,
+                   steps_per_call: int) -> dict:
+    """Step time with per-term gradients (re-added; grad-norm balancing) relative to the summed
+    loss, on ``config``; both ways of taking the per-term reverse passes."""
+    runners = {"fixed (summed loss, one gradient)": make_runner(derivatives, steps_per_call, fixed(), "split",
+                                                                config, overrides)}
+    for name, make in (("sum_per_term", sum_per_term), ("grad_norm", grad_norm)):
+        for how in ("split", "loop", "vmap"):
+            runners[f"{name} [{how}]"] = make_runner(derivatives, steps_per_call, make(), how, config, overrides)
+    table = time_interleaved(runners, iterations, steps_per_call)
+    base = table["fixed (summed loss, one gradient)"]["ms_per_iter"]
+    return {"config": config, "overrides": overrides, "loss_terms": 3, "load_avg_1min": os.getloadavg()[0],
+            **{k: {**v, "overhead_vs_fixed": v["ms_per_iter"] / base} for k, v in table.items()}}
 
 
 def time_interleaved(runners: dict, iterations: int, steps_per_call: int, rounds: int = 3) -> dict:
@@ -94,6 +118,9 @@ def main() -> None:
     default_peer = "/tmp/dde-venv/bin/python"
     ap.add_argument("--peer-python", default=default_peer if os.path.exists(default_peer) else None,
                     help="Python with deepxde installed (see peers/deepxde_burgers.py); 'none' to skip")
+    ap.add_argument("--allen-cahn", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time per-term gradients on the Allen–Cahn cpu benchmark (3 terms)")
+    ap.add_argument("--allen-cahn-iterations", type=int, default=600)
     args = ap.parse_args()
     out = {"benchmark": "pinn_burgers_deepxde_setup", "goal_ms_per_iter": 2.0,
            "platform": jax.devices()[0].platform, "cpu_count": os.cpu_count(),
@@ -105,12 +132,15 @@ def main() -> None:
     mode = min(out["pdejax"], key=lambda k: out["pdejax"][k]["ms_per_iter"])
     runners = {"fixed (summed loss, one gradient)": make_runner(mode, args.steps_per_call)}
     for name, make in (("sum_per_term", sum_per_term), ("grad_norm", grad_norm)):
-        for how in ("vmap", "loop"):
+        for how in ("split", "loop", "vmap"):
             runners[f"{name} [{how}]"] = make_runner(mode, args.steps_per_call, make(), how)
     per_term = time_interleaved(runners, args.iterations, args.steps_per_call)
     base = per_term["fixed (summed loss, one gradient)"]["ms_per_iter"]
     out["per_term"] = {"loss_terms": 3, "derivatives": mode, "load_avg_1min": os.getloadavg()[0],
                        **{k: {**v, "overhead_vs_fixed": v["ms_per_iter"] / base} for k, v in per_term.items()}}
+    if args.allen_cahn:
+        out["per_term_allen_cahn"] = per_term_table(
+            "pinn/allen_cahn_cpu.yaml", ALLEN_CAHN_SETUP, "auto", args.allen_cahn_iterations, 50)
     if args.peer_python and args.peer_python != "none":
         proc = subprocess.run([args.peer_python, str(HERE / "peers/deepxde_burgers.py"),
                                "--iterations", str(min(args.iterations, 1000))],

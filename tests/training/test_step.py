@@ -64,7 +64,7 @@ def _sum_per_term(weights):
     return GradientCombiner(base.init, update, base.weights, per_term=True)
 
 
-@pytest.mark.parametrize("mode", ["vmap", "loop"])
+@pytest.mark.parametrize("mode", ["split", "vmap", "loop"])
 def test_per_term_gradients_sum_to_the_gradient_of_the_sum(x64, mode):
     cfg = tiny_config(dtype="float64", objective={"constraint": "soft", "n_initial": 32, "n_boundary": 32,
                                                   "n_collocation": 64, "weights": {"initial": 10.0}})
