@@ -7,8 +7,9 @@ terms and
 - when the combiner has ``per_term = False`` (the default, :func:`fixed`), differentiates
   the weighted sum ``Σ g_k L_k`` once (``g = grad_weights(state)``, by default the
   logged weights) and passes that gradient to ``update``;
-- when ``per_term = True``, takes the gradient of every term separately (one reverse
-  pass per term over a shared forward pass) and passes the dict
+- when ``per_term = True``, takes the gradient of every term separately (each term
+  differentiated on its own, so a step costs about what the summed loss does; see
+  ``make_step(term_grads=...)``) and passes the dict
   ``{term: gradient}``, so the combiner can weight, project or balance them.
 
 The logged ``loss`` is always ``Σ w_k L_k`` with ``w = weights(state)``. Add your own
