@@ -12,6 +12,10 @@ from .mlp import ACTIVATIONS
 from .pinn_nets import check_activation, check_sizes, optional_embedding
 
 
+
+LEAST_SQUARES_MODES = (True, False, "all_times", "initial_time")
+"""Values of ``least_squares_init`` (``True`` is ``"all_times"``)."""
+
 class PirateBlock(eqx.Module):
     """One adaptive residual block of :class:`PirateNet` on ``x`` of size ``n``.
 
@@ -59,7 +63,10 @@ class PirateNet(eqx.Module):
         activation: as for :class:`pdejax.models.MLP`.
         n_features, sigma: Fourier embedding (``Φ`` has ``2 * n_features`` entries).
         fit_initial_condition: whether a PINN with soft constraints fits the last layer to
-            the initial condition (config key ``least_squares_init``).
+            the initial condition (config key ``least_squares_init``): ``"all_times"``
+            (``True``; the initial values held at times spread over the whole interval, as
+            jaxpi's ``pi_init_type = "initial_condition"``), ``"initial_time"`` (at ``t0``
+            only) or ``False``.
         key: PRNG key (keyword-only).
 
     Random weight factorisation is applied by the registered ``pirate_net`` (option ``rwf``).
@@ -76,10 +83,10 @@ class PirateNet(eqx.Module):
     blocks: tuple[PirateBlock, ...]
     output: eqx.nn.Linear
     activation: str = eqx.field(static=True)
-    fit_initial_condition: bool = eqx.field(static=True)
+    fit_initial_condition: str | bool = eqx.field(static=True)
 
     def __init__(self, in_size: int, out_size: int, width: int = 256, n_blocks: int = 3, activation: str = "tanh",
-                 n_features: int = 128, sigma: float = 1.0, fit_initial_condition: bool = True, *,
+                 n_features: int = 128, sigma: float = 1.0, fit_initial_condition: str | bool = True, *,
                  key: PRNGKeyArray, dtype=None):
         check_sizes(width=width, n_blocks=n_blocks)
         check_activation(activation)
@@ -91,7 +98,10 @@ class PirateNet(eqx.Module):
         self.encoder_u, self.encoder_v, self.output = dense[:3]
         self.blocks = tuple(PirateBlock(*dense[3 + 3 * i: 6 + 3 * i]) for i in range(n_blocks))
         self.activation = activation
-        self.fit_initial_condition = fit_initial_condition
+        if fit_initial_condition not in LEAST_SQUARES_MODES:
+            raise ValueError(f"fit_initial_condition = {fit_initial_condition!r}: expected one of "
+                             f"{', '.join(map(repr, LEAST_SQUARES_MODES))}")
+        self.fit_initial_condition = "all_times" if fit_initial_condition is True else fit_initial_condition
 
     def embed(self, x: Float[Array, " in"]) -> Float[Array, " n"]:
         """``Φ(x)``: the block stack's input."""

@@ -62,8 +62,11 @@ def modified_mlp(in_size: int, out_size: int, *, key: PRNGKeyArray, dtype=None, 
 @MODELS.register("pirate_net")
 def pirate_net(in_size: int, out_size: int, *, key: PRNGKeyArray, dtype=None, width: int = 256, n_blocks: int = 3,
                activation: Activation = "tanh", n_features: int = 128, sigma: float = 1.0,
-               rwf: RWF = RWF_PAPER, least_squares_init: bool = True) -> PirateNet:
-    """PirateNet (Wang et al. 2024): Fourier features, gated residual blocks with alpha = 0 at start, RWF."""
+               rwf: RWF = RWF_PAPER,
+               least_squares_init: bool | Literal["all_times", "initial_time"] = True) -> PirateNet:
+    """PirateNet (Wang et al. 2024): Fourier features, gated residual blocks with alpha = 0 at start, RWF.
+    ``least_squares_init``: the last layer fitted to the initial condition held over the whole
+    time interval (``true`` / ``all_times``, jaxpi's), at ``t0`` only (``initial_time``), or not."""
     net = PirateNet(in_size, out_size, width, n_blocks, activation, n_features, sigma, least_squares_init,
                     key=key, dtype=dtype)
     return _rwf(net, rwf, key)

@@ -21,27 +21,34 @@ def fit_initial_condition(model: PINNField, n_points: int, seed: int) -> PINNFie
     (hard constraints build the initial condition in already). Otherwise ``model`` is
     returned unchanged.
 
-    The points are ``max(n_points, 1024)`` uniform spatial points at ``t0``, drawn from
-    ``seed``; they pass through :meth:`PINNField.features`, so the network sees them
-    exactly as in training. Fields without an initial condition (constraints) keep their
-    current values as targets.
+    The points are ``max(n_points, 1024)`` uniform spatial points, drawn from ``seed``, each
+    at a uniform random time of the domain's interval (the network's
+    ``fit_initial_condition = "all_times"``, the default: the initial values held in time,
+    jaxpi's ``pi_init_type = "initial_condition"``) or at ``t0`` (``"initial_time"``); they
+    pass through :meth:`PINNField.features`, so the network sees them exactly as in
+    training. Fields without an initial condition (constraints) keep their current values
+    as targets.
     """
     net, pde = model.net, model.pde
     fit = getattr(net, "least_squares_init", None)
     if (not callable(fit) or not getattr(net, "fit_initial_condition", True) or not pde.evolution
             or model.constraint != "soft"):
         return model
-    return _fit(model, jax.random.PRNGKey(seed), max(n_points, MIN_POINTS))
+    all_times = getattr(net, "fit_initial_condition", True) in (True, "all_times")
+    return _fit(model, jax.random.PRNGKey(seed), max(n_points, MIN_POINTS), all_times)
 
 
 @eqx.filter_jit  # one compilation instead of one per operation
-def _fit(model: PINNField, key, n: int):
+def _fit(model: PINNField, key, n: int, all_times: bool):
     net, pde = model.net, model.pde
     dtype = next(x.dtype for x in jax.tree.leaves(eqx.filter(net, eqx.is_inexact_array)))
     dim = pde.domain.dim
     lower, upper = (jnp.asarray(bound[:dim], dtype) for bound in (pde.domain.point_lower, pde.domain.point_upper))
     x = jax.random.uniform(jax.random.fold_in(key, SEED_OFFSET), (n, dim), dtype, lower, upper)
-    points = jnp.concatenate([x, jnp.full((x.shape[0], 1), pde.domain.time[0], x.dtype)], axis=1)
+    t0, t1 = pde.domain.time
+    t = (jax.random.uniform(jax.random.fold_in(key, SEED_OFFSET + 1), (n, 1), dtype, t0, t1) if all_times
+         else jnp.full((n, 1), t0, dtype))
+    points = jnp.concatenate([x, t], axis=1)
     features = jax.vmap(model.features)(points)
     evolving = jnp.asarray([k in pde.evolving for k in pde.fields])
     # the objective's initial target (with trainable PDE parameters: their current values)
