@@ -11,10 +11,9 @@ from .layers import FourierFeatures, RWFLinear, glorot_layers
 from .mlp import ACTIVATIONS
 from .pinn_nets import check_activation, check_sizes, optional_embedding
 
-
-
 LEAST_SQUARES_MODES = (True, False, "all_times", "initial_time")
 """Values of ``least_squares_init`` (``True`` is ``"all_times"``)."""
+
 
 class PirateBlock(eqx.Module):
     """One adaptive residual block of :class:`PirateNet` on ``x`` of size ``n``.
