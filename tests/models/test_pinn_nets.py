@@ -149,6 +149,14 @@ def test_least_squares_init_fits_the_initial_condition(x64):
     error = lambda m: np.max(np.abs(np.asarray(batched(m, points))[:, 0] + np.sin(np.pi * x[:, 0])))
     fitted = fit_initial_condition(model, 256, seed=0)
     assert error(fitted) < 0.02 * error(model), (error(model), error(fitted))
+    # the default ("all_times") holds the initial values over the interval; "initial_time" fits t0
+    later = jnp.asarray(np.concatenate([x, np.full_like(x, 0.7)], axis=1))
+    error_later = lambda m: np.max(np.abs(np.asarray(batched(m, later))[:, 0] + np.sin(np.pi * x[:, 0])))
+    assert error_later(fitted) < 0.05 * error_later(model), (error_later(model), error_later(fitted))
+    small = {"width": 8, "n_blocks": 1, "n_features": 32, "least_squares_init": "initial_time"}
+    at_t0 = MODELS.build("pirate_net", small, where="model", in_size=2, out_size=1, key=key(), dtype=jnp.float64)
+    fitted_t0 = fit_initial_condition(PINNField(at_t0, pde, "soft"), 256, seed=0)
+    assert error(fitted_t0) < 0.02 * error(model), (error(model), error(fitted_t0))
     assert fit_initial_condition(PINNField(net, pde, "hard"), 256, seed=0).net is net  # built in already
     assert fit_initial_condition(PINNField(off, pde, "soft"), 256, seed=0).net is off  # least_squares_init: false
 
