@@ -31,11 +31,10 @@ def fit_initial_condition(model: PINNField, n_points: int, seed: int) -> PINNFie
     """
     net, pde = model.net, model.pde
     fit = getattr(net, "least_squares_init", None)
-    if (not callable(fit) or not getattr(net, "fit_initial_condition", True) or not pde.evolution
-            or model.constraint != "soft"):
+    mode = getattr(net, "fit_initial_condition", True)
+    if not callable(fit) or not mode or not pde.evolution or model.constraint != "soft":
         return model
-    all_times = getattr(net, "fit_initial_condition", True) in (True, "all_times")
-    return _fit(model, jax.random.PRNGKey(seed), max(n_points, MIN_POINTS), all_times)
+    return _fit(model, jax.random.PRNGKey(seed), max(n_points, MIN_POINTS), mode in (True, "all_times"))
 
 
 @eqx.filter_jit  # one compilation instead of one per operation
