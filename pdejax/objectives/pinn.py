@@ -51,6 +51,18 @@ class AbstractPINNField(eqx.Module):
         """The initial condition at the start of :attr:`time_window`, at spatial point ``x``."""
         return self.physics.initial_values(x)
 
+    def training_view(self) -> AbstractPINNField:
+        """The field as the loss evaluates it: equal to this one at points of
+        :attr:`time_window` and in :meth:`initial_values`, and free to be cheaper elsewhere
+        (a time-marching field evaluates only the window being trained). The gradients
+        flow to this field's arrays. Default: the field itself."""
+        return self
+
+
+def training_view(model):
+    """``model.training_view()`` for a PINN field, any other function unchanged."""
+    return model.training_view() if isinstance(model, AbstractPINNField) else model
+
 
 def features(pde: PDE, z: Float[Array, " n"]) -> Float[Array, " m"]:
     """What a PINN's network sees of a point already mapped onto ``[-1, 1]``: with
@@ -83,24 +95,42 @@ class PINNField(AbstractPINNField):
     ``parameters`` (inverse problems) are PDE parameters trained with the network: the
     residual uses :attr:`physics`, the PDE with their current values
     (:class:`~pdejax.pde.PDEParameters`).
+
+    ``time_frequency`` (evolution PDEs) replaces the time coordinate the network sees by
+    ``(cos(ω (t - t0)), sin(ω (t - t0)))``, ``ω = time_frequency`` in radians per unit of
+    physical time: a solution periodic in time with period ``2π/ω`` is then periodic
+    exactly (jaxpi's trainable time "period", which is this frequency). ω is trained with
+    the network unless ``time_trainable`` is false (then it takes no gradient).
     """
 
     net: eqx.Module
     pde: PDE
     constraint: Literal["hard", "soft"] = eqx.field(static=True)
     parameters: PDEParameters | None = None
+    time_frequency: Float[Array, ""] | None = None
+    time_trainable: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        if self.time_frequency is not None and not self.pde.evolution:
+            raise ValueError(f"a time embedding needs an evolution PDE; {self.pde.name!r} is steady")
 
     @property
     def physics(self) -> PDE:
         return self.pde if self.parameters is None else self.parameters.apply(self.pde)
 
     @staticmethod
-    def net_in_size(pde: PDE) -> int:
+    def net_in_size(pde: PDE, time_embedding: bool = False) -> int:
+        """The number of inputs the network sees (``time_embedding``: time as (cos, sin))."""
         periodic = isinstance(pde.boundary, Periodic)
-        return pde.domain.dim * (2 if periodic else 1) + int(pde.evolution)
+        return pde.domain.dim * (2 if periodic else 1) + int(pde.evolution) * (2 if time_embedding else 1)
 
     def features(self, point: Float[Array, " n"]) -> Float[Array, " m"]:
-        return features(self.pde, self.pde.domain.to_unit(point))
+        z = features(self.pde, self.pde.domain.to_unit(point))
+        if self.time_frequency is None:
+            return z
+        omega = self.time_frequency if self.time_trainable else jax.lax.stop_gradient(self.time_frequency)
+        phase = omega.astype(point.dtype) * (point[-1] - self.pde.domain.time[0])
+        return jnp.concatenate([z[:-1], jnp.stack([jnp.cos(phase), jnp.sin(phase)])])
 
     def __call__(self, point: Float[Array, " n"]) -> Float[Array, " fields"]:
         out = self.net(self.features(point))
@@ -221,9 +251,11 @@ class PINN(AbstractObjective):
 
     def residual_norm(self, model: PINNField, points: Float[Array, "n d"]) -> Float[Array, " n"]:
         """``|residual|`` over the fields at each point (what adaptive samplers score)."""
+        model = training_view(model)
         return jnp.sqrt(jnp.sum(self.residuals(model, points) ** 2, axis=-1))
 
     def loss(self, model: PINNField, batch, key) -> tuple[Losses, dict[str, Array]]:
+        model = training_view(model)  # the batch's points lie in the model's time window
         res = jnp.sum(self.residuals(model, batch["interior"]) ** 2, axis=-1)
         if "interior_weight" in batch:  # a sampler's point weights w: (w r)² (causal R3's gate)
             res = res * batch["interior_weight"] ** 2
@@ -272,6 +304,7 @@ class PINN(AbstractObjective):
 
         def residual(model, point):
             p, weight = point
+            model = training_view(model)
             return weight * pointwise_residual(self.physics(model), model, p, self.derivatives)
 
         interior = batch["interior"]
@@ -281,6 +314,7 @@ class PINN(AbstractObjective):
             evolving = jnp.asarray([k in pde.evolving for k in pde.fields])
 
             def initial(model, x):
+                model = training_view(model)
                 point = jnp.concatenate([x, jnp.full((1,), self.time_window(model)[0], x.dtype)])
                 r = jnp.where(evolving, model(point) - self.initial_target(model, x), 0)
                 return jnp.concatenate([r, initial_velocity_residual(pde, model, x)]) if pde.second_order else r
@@ -288,6 +322,7 @@ class PINN(AbstractObjective):
             out["initial"] = PointResidual(initial, batch["initial"])
         if "boundary" in batch:
             def boundary(model, p):
+                model = training_view(model)
                 if isinstance(pde.boundary, Periodic):
                     lower = jnp.asarray(pde.domain.lower, p.dtype)
                     shift = jnp.where(jnp.isclose(p[:dim], lower), jnp.asarray(pde.domain.lengths, p.dtype), 0)

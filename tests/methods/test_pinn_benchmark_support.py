@@ -2,6 +2,7 @@
 solver, Ghia's table), boundary data fitted by the boundary term, periodic soft constraints
 without a boundary term, and Reynolds-number curricula."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import pdejax
 from pdejax import ConfigError, build
 from pdejax.methods.pinn.reference import REFERENCES, LazyEvaluator, fourier_interpolate
-from pdejax.objectives import PINN
+from pdejax.objectives import PINN, PINNField
 from pdejax.pde import PDES
 from pdejax.pde.library.benchmarks import ghia_reference
 from tests.conftest import tiny_config
@@ -119,3 +120,48 @@ def test_curriculum_trains_each_stage_on_its_pde(tmp_path):
     assert run.summary["steps"] == 150 and run.model.pde.params["nu"] == 0.01
     assert np.isfinite(run.summary["rel_l2"])
     assert pdejax.load_run(tmp_path / "run").model.pde.params["nu"] == 0.01  # rebuilt on the last stage's PDE
+
+
+def test_time_embedding_is_periodic_in_time_and_its_frequency_trains(x64):
+    pde = PDES.build("advection", {"velocity": 80.0, "length": 2 * np.pi}, where="pde")
+    net = pdejax.models.MODELS.build("mlp", {"width": 8, "depth": 2}, where="model", in_size=4, out_size=1,
+                                     key=jax.random.key(0), dtype=jnp.float64)
+    omega = jnp.asarray(80.0)
+    field = PINNField(net, pde, "soft", time_frequency=omega)
+    point = jnp.array([1.3, 0.21])
+    later = point.at[1].add(2 * np.pi / 80.0)  # one period of the embedding later
+    assert np.allclose(field(point), field(later), rtol=0, atol=1e-13)
+    assert not np.allclose(field(point), field(point.at[1].add(0.01)))
+    loss = lambda f: jnp.sum(jax.vmap(f)(jnp.array([[0.1, 0.3], [2.0, 0.7]])) ** 2)  # noqa: E731
+    grad = jax.grad(loss)(field)
+    eps = 1e-6
+    fd = (loss(eqx.tree_at(lambda f: f.time_frequency, field, omega + eps))
+          - loss(eqx.tree_at(lambda f: f.time_frequency, field, omega - eps))) / (2 * eps)
+    assert float(grad.time_frequency) == pytest.approx(float(fd), rel=1e-6) and float(fd) != 0
+    frozen = PINNField(net, pde, "soft", time_frequency=omega, time_trainable=False)
+    assert float(jax.grad(loss)(frozen).time_frequency) == 0.0
+
+
+def test_time_embedding_trains_from_a_config_and_reports_its_frequency(tmp_path):
+    cfg = tiny_config(pde={"name": "advection", "velocity": 1.0, "length": 6.283185307179586},
+                      objective={"constraint": "soft", "n_initial": 64, "time_embedding": {"frequency": 3.0}},
+                      evaluation={"grid": {"x": [0.0, 6.28, 16], "t": [0.0, 1.0, 5]}},
+                      train={"steps": 50, "eval_every": 50, "checkpoint_every": 50})
+    run = pdejax.train(cfg, run_dir=tmp_path / "run")
+    assert run.model.net.layers[0].weight.shape[1] == 4  # (cos x, sin x, cos ωt, sin ωt)
+    assert run.summary["time_frequency"] != 3.0  # trained
+    assert float(pdejax.load_run(tmp_path / "run").model.time_frequency) == run.summary["time_frequency"]
+
+
+@pytest.mark.parametrize("changes, key, words", [
+    ({"objective": {"time_embedding": {"frequency": 3.0}, "windows": 2}}, "objective.windows", "time_embedding"),
+    ({"objective": {"time_embedding": {"frequency": -1.0}}}, "objective.time_embedding.frequency", "greater than 0"),
+    ({"pde": {"name": "poisson"}, "objective": {"time_embedding": {"frequency": 1.0}}},
+     "objective.time_embedding", "steady"),
+])
+def test_bad_time_embeddings_name_the_key(changes, key, words):
+    cfg = tiny_config(**changes)
+    cfg["evaluation"] = {}
+    with pytest.raises(ConfigError) as info:
+        build(cfg)
+    assert info.value.key == key and words in str(info.value), str(info.value)

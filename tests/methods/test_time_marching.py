@@ -74,6 +74,47 @@ def test_finished_windows_take_no_update(x64):
     assert any(np.any(np.asarray(u[1])) for u in jax.tree.leaves(updates.nets))
 
 
+def test_training_view_gives_the_whole_fields_losses_and_gradients(x64):
+    # soft constraints, window 2 of 3 (windows 0 and 1 trained): the local view evaluates one
+    # network per point (and window 1's for the initial values) and must change nothing the loss sees.
+    pde = PDES.build("allen_cahn", {}, where="pde")
+    net = MLP(in_size=3, out_size=1, width=8, depth=2, key=jax.random.PRNGKey(0), dtype=jnp.float64)
+    model = perturbed(MarchingField.from_field(PINNField(net, pde, "soft"), 3), 0, 1).advance(1)
+    model = perturbed(perturbed(model, 1, 2).advance(2), 2, 3)
+    view = model.training_view()
+    assert view.local and view.time_window == model.time_window == (2 / 3, 1.0)
+    key = jax.random.PRNGKey(4)
+    interior = jnp.stack([jax.random.uniform(key, (32,), jnp.float64, -1, 1),
+                          jnp.linspace(2 / 3, 1.0, 32)], axis=1)  # the window's ends included
+    batch = {"interior": interior, "initial": jnp.linspace(-1, 1, 9)[:, None]}
+    objective = PINN(pde, constraint="soft", n_initial=9, causal_chunks=4)
+    params, static = eqx.partition(model, eqx.is_array)
+
+    def total(p, view_first):
+        m = eqx.combine(p, static)
+        whole = MarchingField(m.nets, m.pde, m.constraint, m.times, m.active)
+        target = whole.training_view() if view_first else whole
+        pts = jax.vmap(target)(interior)
+        starts = jax.vmap(target.initial_values)(batch["initial"])
+        return jnp.sum(pts**2) + jnp.sum(starts * pts[:9]), (pts, starts)
+
+    (v_local, (p_local, s_local)), g_local = jax.jit(jax.value_and_grad(total, has_aux=True),
+                                                     static_argnums=1)(params, True)
+    (v_whole, (p_whole, s_whole)), g_whole = jax.jit(jax.value_and_grad(total, has_aux=True),
+                                                     static_argnums=1)(params, False)
+    np.testing.assert_allclose(np.asarray(p_local), np.asarray(p_whole), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(s_local), np.asarray(s_whole), rtol=0, atol=1e-14)
+    for a, b in zip(jax.tree.leaves(g_local), jax.tree.leaves(g_whole)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)
+    # the PDE residual (u_t, u_xx by autodiff) through the view, as the objective reads it, is the whole field's
+    whole = jnp.sqrt(jnp.sum(objective.residuals(model, interior) ** 2, axis=-1))
+    np.testing.assert_allclose(np.asarray(objective.residual_norm(model, interior)), np.asarray(whole),
+                               rtol=1e-12, atol=1e-13)
+    outside = jnp.array([[0.3, 0.1]])  # window 0: the view is not the field there (the loss never looks)
+    assert float(jnp.max(jnp.abs(jax.vmap(view)(outside) - jax.vmap(model)(outside)))) > 1e-3
+    assert MarchingField.from_field(PINNField(net, pde, "hard"), 3).training_view().local is False
+
+
 @pytest.mark.slow
 def test_marching_run_trains_every_window_and_resumes_bitwise(tmp_path):
     cfg = tiny_config(pde={"nu": 0.1}, objective={"windows": 2, "n_collocation": 64},

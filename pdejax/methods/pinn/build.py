@@ -56,8 +56,13 @@ def build_pinn(cfg: ExperimentConfig, ctx: Context) -> Method:
                                      grid=_grid_spec(cfg, final))
     observations = observations_from_config(obj.observations, pde) if obj.observations is not None else None
 
-    net = ctx.build_model(cfg, PINNField.net_in_size(pde), len(pde.fields))
-    model = PINNField(net, pde, obj.constraint, parameters)
+    embed = obj.time_embedding
+    if embed is not None and not pde.evolution:
+        raise ConfigError("objective.time_embedding", embed.model_dump(),
+                          f"null: PDE {pde.name!r} is steady (no time to embed)")
+    net = ctx.build_model(cfg, PINNField.net_in_size(pde, embed is not None), len(pde.fields))
+    frequency = None if embed is None else jnp.asarray(embed.frequency, ctx.dtype)
+    model = PINNField(net, pde, obj.constraint, parameters, frequency, embed is None or embed.trainable)
     # PirateNet & co. with soft constraints: last layer fitted to the initial condition (least squares)
     model = fit_initial_condition(model, obj.n_initial, seed=cfg.seed)
     soft = obj.constraint == "soft"
@@ -175,5 +180,7 @@ def _check_marching(obj: PINNConfig, pde: PDE, trainable: bool) -> None:
         why = "time marching does not train PDE parameters (pde.trainable)"
     elif obj.observations is not None:
         why = "time marching does not fit observations (objective.observations)"
+    elif obj.time_embedding is not None:
+        why = "time marching has its own time coordinate per window (no objective.time_embedding)"
     if why is not None:
         raise ConfigError("objective.windows", obj.windows, f"1: {why}")

@@ -38,7 +38,8 @@ def evaluation_grid(pde: PDE, spec: dict[str, tuple[float, float, int]]) -> tupl
 class ExactSolutionEvaluator(AbstractEvaluator):
     """Relative L2 and max error of a PINN on a grid against the PDE's exact solution:
     ``rel_l2`` and ``max_abs_error`` over all fields, and for several fields also
-    ``rel_l2/<field>`` and ``max_abs_error/<field>``; the report plots each field.
+    ``rel_l2/<field>`` and ``max_abs_error/<field>``; with ``objective.time_embedding``
+    also ``time_frequency`` (the learned ω); the report plots each field.
 
     Args:
         pde: the PDE (its ``exact`` gives the reference, in float64 on the host).
@@ -70,6 +71,8 @@ class ExactSolutionEvaluator(AbstractEvaluator):
                 name = self.pde.fields[i]
                 out[f"rel_l2/{name}"] = jnp.linalg.norm(err[:, i]) / jnp.linalg.norm(values[:, i])
                 out[f"max_abs_error/{name}"] = jnp.max(jnp.abs(err[:, i]))
+        if getattr(model, "time_frequency", None) is not None:  # objective.time_embedding's learned ω
+            out["time_frequency"] = model.time_frequency
         return out
 
     def __call__(self, model: Any) -> dict[str, float]:

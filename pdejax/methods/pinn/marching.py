@@ -57,6 +57,11 @@ class MarchingField(AbstractPINNField):
     Windows after ``active`` (not trained yet) are read from the active window's network
     (extrapolated); windows before it take no gradient.
 
+    ``local=True`` (soft constraints; what :meth:`training_view` returns for the loss) reads
+    every point from the active window's network and the initial values from the previous
+    window's at ``t_active``: equal to the whole field at the points the loss sees (they lie
+    in the active window), at the cost of one or two networks instead of ``active + 1``.
+
     Args:
         nets: the ``N`` networks stacked: every array leaf has a leading axis of size ``N``
             (:meth:`from_field` makes them from one network).
@@ -71,15 +76,19 @@ class MarchingField(AbstractPINNField):
     constraint: Literal["hard", "soft"] = eqx.field(static=True)
     times: tuple[float, ...] = eqx.field(static=True)
     active: int = eqx.field(static=True)
+    local: bool = eqx.field(static=True)
 
-    def __init__(self, nets: eqx.Module, pde: PDE, constraint: Literal["hard", "soft"], times, active: int = 0):
+    def __init__(self, nets: eqx.Module, pde: PDE, constraint: Literal["hard", "soft"], times, active: int = 0,
+                 local: bool = False):
         if pde.domain.time is None or pde.second_order:
             raise ValueError(f"time marching needs an evolution PDE first order in time; {pde.name!r} is not")
         self.nets, self.pde, self.constraint = nets, pde, constraint
         self.times = tuple(float(t) for t in times)
         if not 0 <= active < len(self.times) - 1:
             raise ValueError(f"window {active} of {len(self.times) - 1}")
-        self.active = active
+        if local and constraint != "soft":
+            raise ValueError("a local (training) view of a time-marching field needs soft constraints")
+        self.active, self.local = active, local
 
     @classmethod
     def from_field(cls, field: PINNField, windows: int) -> MarchingField:
@@ -121,6 +130,15 @@ class MarchingField(AbstractPINNField):
         finished model is read with the last window active."""
         return MarchingField(self.nets, self.pde, self.constraint, self.times, window)
 
+    def training_view(self) -> MarchingField:
+        """With soft constraints, this field read locally (``local=True``): only the active
+        window's network (and the previous one's for the initial values) is evaluated, so a
+        step in window ``k`` costs as much as in window 0. Hard constraints sum the earlier
+        windows into every value: the field itself."""
+        if self.constraint != "soft" or self.local:
+            return self
+        return MarchingField(self.nets, self.pde, self.constraint, self.times, self.active, local=True)
+
     def net(self, window: int | Array) -> eqx.Module:
         """The network of ``window`` (a static index, or a traced one)."""
         arrays, static = eqx.partition(self.nets, eqx.is_array)
@@ -145,6 +163,8 @@ class MarchingField(AbstractPINNField):
         dim = self.pde.domain.dim
         x, t = point[:dim], point[dim]
         current = self.window_of(t)
+        if self.local:
+            return self._out(self.active, x, t)
         if self.constraint == "soft":
             # Each window's network with a static index, then the point's window selected: a
             # network indexed by a traced (per-point) window would gather every weight per
@@ -173,9 +193,11 @@ class MarchingField(AbstractPINNField):
         in window ``k`` (no gradient flows into it)."""
         if self.active == 0:
             return self.pde.initial_values(x)
+        start = jnp.full((), self.times[self.active], x.dtype)
+        if self.local:  # window active - 1 at its end, as the whole field reads it
+            return jax.lax.stop_gradient(self._out(self.active - 1, x, start, frozen=True))
         previous = self.with_active(self.active - 1)
-        point = jnp.concatenate([x, jnp.full((1,), self.times[self.active], x.dtype)])
-        return jax.lax.stop_gradient(previous(point))
+        return jax.lax.stop_gradient(previous(jnp.concatenate([x, start[None]])))
 
 
 def freeze_earlier_windows(window: int) -> optax.GradientTransformation:

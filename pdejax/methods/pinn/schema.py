@@ -49,6 +49,19 @@ class ObservationsConfig(Section):
         return self
 
 
+class TimeEmbeddingConfig(Section):
+    """``objective.time_embedding``: the network sees time as ``(cos(ω (t - t0)), sin(ω (t - t0)))``,
+    ``ω = frequency`` (radians per unit time), trained with the network when ``trainable``.
+
+    For solutions periodic (or nearly so) in time: jaxpi's advection benchmark fails without
+    it (their ablation: 7.4e-1 without, 1.0e-2 with). jaxpi's ``periodicity.period`` on the
+    time axis is this frequency (3π in their advection ``sota.py``).
+    """
+
+    frequency: float = Field(gt=0)
+    trainable: bool = True
+
+
 class CurriculumStage(Section):
     """One later stage of ``objective.curriculum``: ``steps`` steps on the PDE with the
     parameters in ``pde`` changed (e.g. ``{steps: 20000, pde: {reynolds: 400}}``)."""
@@ -70,7 +83,8 @@ class PINNConfig(ObjectiveSection):
     ``windows`` > 1 trains by time marching: the time interval in that many equal windows,
     one after another, each for ``train.steps`` (then ``lbfgs.steps``) steps, from the
     previous window's network and with its values at the window's start as the initial
-    condition. ``curriculum`` lists later stages trained after the first (the ``pde``
+    condition. ``time_embedding`` embeds time periodically with a (trainable) frequency
+    (:class:`TimeEmbeddingConfig`). ``curriculum`` lists later stages trained after the first (the ``pde``
     section as given, ``train.steps``), each from the previous stage's network with a
     fresh optimizer: jaxpi's lid-driven cavity goes from Re = 100 to 3200 this way.
     """
@@ -86,5 +100,6 @@ class PINNConfig(ObjectiveSection):
     causal_tol: float = Field(1.0, ge=0)
     observations: ObservationsConfig | None = None
     windows: int = Field(1, ge=1, le=1000)
+    time_embedding: TimeEmbeddingConfig | None = None
     curriculum: list[CurriculumStage] = Field(default_factory=list)
 
