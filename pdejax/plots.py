@@ -247,3 +247,42 @@ def plot_superresolution(resolutions: Sequence[int] | np.ndarray, errors: np.nda
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return _save(fig, path)
+
+
+def plot_trajectories(times: np.ndarray, prediction: np.ndarray, reference: np.ndarray, path: str | Path, *,
+                      t_train: float | None = None, names: Sequence[str] | None = None) -> Path:
+    """One trajectory, predicted against the reference, with the end of the training window.
+
+    An ODE state ``(T, d)`` gives one panel per component; a 1D field ``(T, fields, nx)``
+    gives the prediction, reference and error over ``(x index, t)`` for its first field.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> t = np.linspace(0.0, 2.0, 21)
+        >>> y = np.stack([np.cos(t), -np.sin(t)], axis=1)
+        >>> png = plot_trajectories(t, 1.01 * y, y, pathlib.Path(tmp.name) / "trajectory.png", t_train=1.0)
+        >>> png.stat().st_size > 0
+        True
+        >>> tmp.cleanup()
+    """
+    times, prediction, reference = (np.asarray(a, float) for a in (times, prediction, reference))
+    if prediction.shape != reference.shape or prediction.shape[0] != times.shape[0]:
+        raise ValueError(f"plot_trajectories: prediction {prediction.shape} and reference {reference.shape} "
+                         f"must share a shape (T, ...) with T = {times.shape[0]} times")
+    if prediction.ndim == 3:  # (T, fields, nx): space-time pictures of the first field
+        x = np.arange(prediction.shape[2])
+        return plot_space_time(x, times, prediction[:, 0].T, reference[:, 0].T, path,
+                               field=(names or ["u"])[0])
+    prediction, reference = prediction.reshape(len(times), -1), reference.reshape(len(times), -1)
+    d = prediction.shape[1]
+    fig, axes = plt.subplots(1, d, figsize=(4.5 * d, 3.4), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        ax.plot(times, reference[:, i], "k-", lw=1.5, label="reference")
+        ax.plot(times, prediction[:, i], "C3--", lw=1.5, label="prediction")
+        if t_train is not None:
+            ax.axvline(t_train, color="grey", ls=":", lw=1, label="end of training window")
+        ax.set(xlabel="t", title=(names[i] if names else f"y[{i}]"))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)

@@ -15,6 +15,7 @@ built-in families, exactly as a user's module registers its own:
 True
 """
 
+from . import dynamics as dynamics
 from . import operator as operator
 from . import pinn as pinn
 from .family import FAMILIES as FAMILIES

@@ -1,0 +1,8 @@
+"""Neural differential equations with diffrax: neural ODEs and SDEs, latent ODEs, and hybrid
+PDEs whose known terms come from a :class:`~pdejax.pde.PDE` and whose unknown terms are a
+network. Each model is an :class:`AbstractDynamics` registered in :data:`DYNAMICS`
+(config ``model.name``), trained by the ``dynamics`` method family."""
+
+from .base import DYNAMICS as DYNAMICS
+from .base import AbstractDynamics as AbstractDynamics
+from .base import System as System
