@@ -177,7 +177,11 @@ class Integrator(eqx.Module):
             ts: increasing observation times, shape ``(times,)``; ``ys[0]`` is ``y0``.
             args: passed to ``vector_field``.
             error_estimate: also accumulate ``integrals["error_estimate"]``, the sum over
-                accepted steps of the scaled local error estimate (see :class:`AccountingSolver`).
+                accepted steps of the scaled local error estimate times the step size (see
+                :class:`AccountingSolver`). Scaled by the tolerances, each step's estimate is
+                O(1) under adaptive control, so the penalty is about ``(t1 - t0)`` times the
+                mean scaled error whatever ``rtol``/``atol``; it grows where the field is hard
+                to integrate at fixed tolerances, which is what training reduces.
                 Not with ``adjoint="backsolve"`` (its gradient is that of the discrete steps).
 
         Raises a ValueError for a solve this integrator cannot do, and a RuntimeError (an
@@ -392,8 +396,9 @@ class AccountingSolver(diffrax.AbstractWrappedSolver):
     ``error_estimate=True``: the state is ``(y, integrals)`` with a component
     ``integrals["error_estimate"]`` whose rate is zero. Each step calls the wrapped
     solver's step on the real state, takes its local error estimate of ``y``, scales it
-    as the PID controller does, ``rms(err / (atol + rtol * max(|y0|, |y1|)))``, and adds
-    it to that component of the new state; the error it returns for the integrals is
+    as the PID controller does, ``E = rms(err / (atol + rtol * max(|y0|, |y1|)))``, and adds
+    ``E * |t1 - t0|`` to that component of the new state (the paper's ``R_E = Σ_j E_j |Δt_j|``,
+    its code's ``integrator.EEst * integrator.dt``); the error it returns for the integrals is
     zero (and the controller's norm reads ``y`` only), so step-size control is unchanged.
     diffrax keeps the new state only when the controller accepts the step (a rejected
     step's state is replaced by the old one), so the component is the sum over accepted
@@ -452,7 +457,7 @@ class AccountingSolver(diffrax.AbstractWrappedSolver):
             terms, t0, t1, y0, args, solver_state, made_jump)
         if self.error_estimate:
             (y_start, _), (y_end, integrals) = y0, y1
-            error = _scaled_error(y_error[0], y_start, y_end, self.rtol, self.atol)
+            error = _scaled_error(y_error[0], y_start, y_end, self.rtol, self.atol) * jnp.abs(t1 - t0)
             integrals = {**integrals, ERROR_ESTIMATE: integrals[ERROR_ESTIMATE] + error.astype(
                 integrals[ERROR_ESTIMATE].dtype)}
             y1 = (y_end, integrals)
