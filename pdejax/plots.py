@@ -286,3 +286,39 @@ def plot_trajectories(times: np.ndarray, prediction: np.ndarray, reference: np.n
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     return _save(fig, path)
+
+
+def plot_learned_term(learned: np.ndarray, true: np.ndarray, path: str | Path, *,
+                      u: np.ndarray | None = None, max_points: int = 4000) -> Path:
+    """A learned term against the true one at the same states: as functions of ``u`` when
+    the term depends on ``u`` alone (``u`` given), else learned against true (the diagonal
+    is perfect agreement).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> u = np.linspace(0, 1, 50)
+        >>> png = plot_learned_term(u * (1 - u) + 0.01, u * (1 - u), pathlib.Path(tmp.name) / "term.png", u=u)
+        >>> png.stat().st_size > 0
+        True
+        >>> tmp.cleanup()
+    """
+    learned, true = np.ravel(learned), np.ravel(true)
+    pick = np.linspace(0, learned.size - 1, min(max_points, learned.size)).astype(int)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    rel = np.linalg.norm(learned - true) / max(np.linalg.norm(true), 1e-300)
+    if u is not None:
+        u = np.ravel(u)
+        order = pick[np.argsort(u[pick])]
+        ax.plot(u[order], true[order], "k-", lw=2, label="true")
+        ax.plot(u[order], learned[order], "C3--", lw=1.5, label="learned")
+        ax.set(xlabel="u", ylabel="term")
+    else:
+        ax.plot(true[pick], learned[pick], ".", ms=2, alpha=0.5)
+        lim = [min(true.min(), learned.min()), max(true.max(), learned.max())]
+        ax.plot(lim, lim, "k--", lw=1, label="learned = true")
+        ax.set(xlabel="true term", ylabel="learned term")
+    ax.set_title(f"learned vs true term (rel. L2 {rel:.2e})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -6,3 +6,8 @@ network. Each model is an :class:`AbstractDynamics` registered in :data:`DYNAMIC
 from .base import DYNAMICS as DYNAMICS
 from .base import AbstractDynamics as AbstractDynamics
 from .base import System as System
+from .hybrid import HybridPDE as HybridPDE
+from .integrate import Integrator as Integrator
+from .integrate import IntegratorSolution as IntegratorSolution
+from .learned_term import LearnedTerm as LearnedTerm
+from .neural_ode import NeuralODE as NeuralODE

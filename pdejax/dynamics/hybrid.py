@@ -236,6 +236,33 @@ class HybridPDE(AbstractDynamics):
             if self.integrator.kind != "ode":
                 raise ValueError(f"stepper mol needs an ODE integrator, got kind {self.integrator.kind!r}")
 
+    def on_grid(self, grid: FourierGrid | ChebyshevGrid) -> HybridPDE:
+        """The same model (learned term, parameters, stepper and step) on another grid of the
+        same domain: the term is pointwise in local features, so it carries over unchanged
+        (zero-shot evaluation at another resolution)."""
+        return HybridPDE(self.pde, grid, term=self.term, parameters=self.parameters, stepper=self.stepper,
+                         dt=self.dt, observation_dt=self.observation_dt, dealias=self.dealias,
+                         integrator=self.integrator)
+
+    def without_term(self) -> HybridPDE:
+        """The known terms alone (with the trained parameters): the baseline a learned
+        closure is measured against."""
+        return HybridPDE(self.pde, self.grid, term=None, parameters=self.parameters, stepper=self.stepper,
+                         dt=self.dt, observation_dt=self.observation_dt, dealias=self.dealias,
+                         integrator=self.integrator)
+
+    def term_values(self, u: Float[Array, "fields *sizes"], t: float = 0.0) -> Float[Array, "fields *sizes"]:
+        """The learned term on the grid state ``u`` at time ``t``, one row per state field
+        (zero for fields the term does not target); zeros without a term."""
+        if self.term is None:
+            return jnp.zeros_like(u)
+        pde = first_order_system(self.applied_pde())
+        coordinates = dict(zip(self.grid.coords, self.grid.mesh(u.dtype)))
+        coordinates["t"] = jnp.asarray(t, u.dtype)
+        values = self.term(grid_fields(pde, self.grid, u, coordinates))
+        return jnp.stack([jnp.broadcast_to(values[k], self.grid.sizes).astype(u.dtype) if k in values
+                          else jnp.zeros(self.grid.sizes, u.dtype) for k in pde.fields])
+
     @property
     def state_fields(self) -> tuple[str, ...]:
         """The fields of the state, in order (a ``second_order`` field's velocity after the fields)."""

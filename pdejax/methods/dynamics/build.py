@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...config.errors import ConfigError
+from ...config.registry import suggest
 from ...config.schema import ExperimentConfig
 from ...data.systems import SYSTEMS, Trajectories
 from ...dynamics import DYNAMICS, System
@@ -45,11 +46,15 @@ def observation_times(obj: DynamicsConfig, t0: float) -> tuple[np.ndarray, int]:
 def make_trajectories(obj: DynamicsConfig, ctx: Context, ts: np.ndarray) -> Trajectories:
     """The training and test trajectories (``n_train + n_test`` of them) of ``objective.data``."""
     where = "objective.data"
+    if obj.data.system not in SYSTEMS:
+        raise ConfigError(f"{where}.system", obj.data.system,
+                          f"a registered trajectory system: {suggest(obj.data.system, SYSTEMS.names())}")
     try:
         return SYSTEMS.build(obj.data.system, obj.data.args, where=where, n=obj.n_train + obj.n_test, ts=ts,
                              key=jax.random.PRNGKey(obj.data_seed), pde=ctx.pde)
     except ConfigError as err:
-        key = err.key if err.key.startswith(where) or err.key in ("pde",) else f"{where}.{err.key}"
+        key = err.key if err.key.startswith(where) else f"{where}.{err.key}"
+        key = "pde" if key == f"{where}.pde" else key  # the system needs the pde section
         raise ConfigError(key, err.value, err.valid) from None
 
 
@@ -109,6 +114,7 @@ def build_dynamics(cfg: ExperimentConfig, ctx: Context) -> Method:
     source = TrajectoryWindows(jnp.asarray(train, ctx.dtype), obj.batch_size, window)
     evaluator = TrajectoryEvaluator(ts, test, k_train, cfg.evaluation.batch_size or 64, ctx.dtype,
                                     fine=None if data.fine is None else data.fine[obj.n_train:],
-                                    fine_grid=data.fine_grid)
+                                    fine_grid=data.fine_grid, data_pde=ctx.pde if data.grid is not None else None,
+                                    grid=data.grid)
     return Method(model, objective, source, evaluator)
 

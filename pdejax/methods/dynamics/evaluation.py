@@ -27,19 +27,29 @@ class TrajectoryEvaluator(AbstractEvaluator):
     (``model.on_grid(grid)``), ``rel_l2_fine``: the same model on the finer grid, zero-shot.
     The report adds the error per observation time (``errors_per_time``) and plots it.
 
+    A hybrid PDE (a model with ``term_values`` and ``without_term``) also gets, with the
+    PDE that made the data (``data_pde`` on ``grid``): ``term_rel_l2``, its learned term
+    against the true missing term (the data PDE's right-hand side minus the known PDE's,
+    on the test states; absent where they agree, as for a closure of the same PDE on a
+    coarse grid), ``rel_l2_known_terms_only`` (the known terms alone: the baseline), and
+    ``param/<name>`` for trained scalar PDE parameters. The report plots the learned term
+    against the truth (as a curve of ``u`` for a term of ``u`` alone).
+
     Args:
         ts: ``(T,)`` observation times; ``ys``: ``(n, T, *state)`` test trajectories.
         k_train: the index of the last training time.
         batch_size: trajectories per compiled call.
         dtype: the run's dtype.
         fine, fine_grid: the test trajectories on a finer grid (``(n, T, *fine_state)``).
+        data_pde, grid: the PDE that generated the data and the grid of ``ys`` (hybrid PDEs).
     """
 
     def __init__(self, ts: np.ndarray, ys: np.ndarray, k_train: int, batch_size: int, dtype: Any,
-                 fine: np.ndarray | None = None, fine_grid: Any = None):
+                 fine: np.ndarray | None = None, fine_grid: Any = None, data_pde: Any = None, grid: Any = None):
         self.ts, self.ys, self.k_train = np.asarray(ts), np.asarray(ys), k_train
         self.batch_size, self.dtype = batch_size, dtype
         self.fine, self.fine_grid = fine, fine_grid
+        self.data_pde, self.grid = data_pde, grid
         self._ts = jnp.asarray(ts, dtype)
         self._solve = eqx.filter_jit(lambda model, y0, ts: jax.vmap(lambda y: model.solve(y, ts))(y0))
 
@@ -69,6 +79,41 @@ class TrajectoryEvaluator(AbstractEvaluator):
             out["rel_l2_fine"] = _relative(fine_pred[:, 1:] - self.fine[:, 1:], self.fine[:, 1:])
             later = slice(self.k_train + 1, None)
             out["rel_l2_fine_extrapolation"] = _relative(fine_pred[:, later] - self.fine[:, later], self.fine[:, later])
+        if hasattr(model, "term_values"):
+            out.update(self._hybrid(model))
+        return out
+
+    def _term_pairs(self, model: Any, n: int = 4) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(learned, true)`` missing terms on the first ``n`` test trajectories' states."""
+        if self.data_pde is None or model.term is None:
+            return None
+        from ...pde import grid_rhs
+
+        states = jnp.asarray(self.ys[:n].reshape(-1, *self.ys.shape[2:]), self.dtype)
+        times = jnp.asarray(np.tile(self.ts, min(n, len(self.ys))), self.dtype)
+        known = model.applied_pde()
+
+        @eqx.filter_jit
+        def pairs(model, states, times):
+            def one(u, t):
+                true = grid_rhs(self.data_pde, self.grid, u, t) - grid_rhs(known, self.grid, u, t)
+                return model.term_values(u, t), true
+
+            return jax.vmap(one)(states, times)
+
+        learned, true = pairs(model, states, times)
+        return np.asarray(learned, np.float64), np.asarray(true, np.float64)
+
+    def _hybrid(self, model: Any) -> dict[str, float]:
+        out = {}
+        found = self._term_pairs(model)
+        if found is not None and np.linalg.norm(found[1]) > 1e-8 * max(np.linalg.norm(found[0]), 1.0):
+            out["term_rel_l2"] = _relative(found[0] - found[1], found[1])
+        if model.term is not None:
+            pred, _ = self.predict(model.without_term())
+            out["rel_l2_known_terms_only"] = _relative(pred[:, 1:] - self.ys[:, 1:], self.ys[:, 1:])
+        if model.parameters is not None:
+            out.update({f"param/{k}": float(v) for k, v in model.parameters.scalars().items()})
         return out
 
     def errors_per_time(self, pred: np.ndarray) -> np.ndarray:
@@ -88,4 +133,12 @@ class TrajectoryEvaluator(AbstractEvaluator):
             plot_rollout_errors(self.ts[1:], per_time[1:], directory / "errors_per_time.png",
                                 title=f"test error (training window ends at t = {self.ts[self.k_train]:g})")
             plot_trajectories(self.ts, pred[0], self.ys[0], directory / "trajectory.png", t_train=self.ts[self.k_train])
+            found = self._term_pairs(model) if hasattr(model, "term_values") else None
+            if found is not None:
+                from ...plots import plot_learned_term
+
+                u = self.ys[:4].reshape(-1, *self.ys.shape[2:])
+                single = tuple(model.term.inputs) == (self.data_pde.fields[0],)
+                plot_learned_term(found[0][:, 0].ravel(), found[1][:, 0].ravel(), directory / "learned_term.png",
+                                  u=u[:, 0].ravel() if single else None)
         return out
