@@ -9,5 +9,8 @@ from .base import System as System
 from .hybrid import HybridPDE as HybridPDE
 from .integrate import Integrator as Integrator
 from .integrate import IntegratorSolution as IntegratorSolution
+from .latent import LatentODE as LatentODE
 from .learned_term import LearnedTerm as LearnedTerm
 from .neural_ode import NeuralODE as NeuralODE
+from .sde import NeuralSDE as NeuralSDE
+from .sde import moment_matching_loss as moment_matching_loss

@@ -18,14 +18,15 @@ from ...config.registry import suggest
 from ...config.schema import ExperimentConfig
 from ...data.systems import SYSTEMS, Trajectories
 from ...dynamics import DYNAMICS, System
-from ...objectives.trajectory import TrajectoryMatching
+from ...objectives.trajectory import LatentELBO, MomentMatching, TrajectoryMatching
 from ...pde import PDES
 from ..family import Context, Method, register_family
 from .batches import TrajectoryWindows
-from .evaluation import TrajectoryEvaluator
+from .evaluation import LatentEvaluator, SDEEvaluator, TrajectoryEvaluator
 from .schema import DynamicsConfig
 
 NOISE_SEED_OFFSET = 0x4E01  # observation noise: independent of the data's draws
+MASK_SEED_OFFSET = 0x3A5C  # irregular sampling (latent ODEs): independent of both
 
 
 def _count(key: str, span: float, dt: float) -> int:
@@ -106,15 +107,42 @@ def build_dynamics(cfg: ExperimentConfig, ctx: Context) -> Method:
     except ValueError as err:  # a setting the model refuses once it sees the system
         raise ConfigError("model", cfg.model.name, f"settings the model accepts: {err}") from None
     kind = loss_kind(obj, model)
-    if kind != "trajectory":
-        raise ConfigError("objective.loss", kind, "trajectory (the moments and elbo objectives come with the SDE "
-                          "and latent models)")
-    objective = TrajectoryMatching(jnp.asarray(ts[:k_train + 1], ctx.dtype), window, obj.segments,
-                                   scale=float(np.mean(train**2)), regularisers=tuple(obj.regularisers))
-    source = TrajectoryWindows(jnp.asarray(train, ctx.dtype), obj.batch_size, window)
-    evaluator = TrajectoryEvaluator(ts, test, k_train, cfg.evaluation.batch_size or 64, ctx.dtype,
-                                    fine=None if data.fine is None else data.fine[obj.n_train:],
-                                    fine_grid=data.fine_grid, data_pde=ctx.pde if data.grid is not None else None,
-                                    grid=data.grid)
+    needs = {"moments": "solve(y0, ts, key=...) of an SDE (neural_sde)", "elbo": "elbo(ts, ys, mask, key=...)"}
+    if kind == "moments" and not hasattr(model, "drift_value") or kind == "elbo" and not hasattr(model, "elbo"):
+        raise ConfigError("objective.loss", kind, f"a loss the model supports: {kind} needs {needs[kind]}; "
+                          f"model {cfg.model.name!r} trains with loss: trajectory")
+    if kind != "trajectory" and (obj.regularisers or obj.segments > 1):
+        key = "objective.regularisers" if obj.regularisers else "objective.segments"
+        raise ConfigError(key, getattr(obj, key.split(".")[1]), f"the default (regularisers and shooting "
+                          f"segments belong to loss: trajectory, not {kind})")
+    times = jnp.asarray(ts[:k_train + 1], ctx.dtype)
+    batch_ys = jnp.asarray(train, ctx.dtype)
+    eval_batch = cfg.evaluation.batch_size or 64
+    if kind == "moments":
+        objective = MomentMatching(times, window, obj.lags)
+        source = TrajectoryWindows(batch_ys, obj.batch_size, window)
+        evaluator = SDEEvaluator(ts, test, k_train, ctx.dtype, data.truth, seed=obj.data_seed)
+    elif kind == "elbo":
+        mask = observation_mask(obj, data.ys.shape)
+        objective = LatentELBO(times, window)
+        source = TrajectoryWindows(batch_ys, obj.batch_size, window, mask=jnp.asarray(mask[:obj.n_train, :k_train + 1]))
+        evaluator = LatentEvaluator(ts, test, k_train, eval_batch, ctx.dtype, mask=mask[obj.n_train:])
+    else:
+        objective = TrajectoryMatching(times, window, obj.segments, scale=float(np.mean(train**2)),
+                                       regularisers=tuple(obj.regularisers))
+        source = TrajectoryWindows(batch_ys, obj.batch_size, window)
+        evaluator = TrajectoryEvaluator(ts, test, k_train, eval_batch, ctx.dtype,
+                                        fine=None if data.fine is None else data.fine[obj.n_train:],
+                                        fine_grid=data.fine_grid, data_pde=ctx.pde if data.grid is not None else None,
+                                        grid=data.grid)
     return Method(model, objective, source, evaluator)
+
+
+def observation_mask(obj: DynamicsConfig, shape: tuple[int, ...]) -> np.ndarray:
+    """Irregular sampling: each series keeps a random ``observed_fraction`` of its times after
+    the first (every component of a kept time), seeded by ``data_seed``; ``(n, T, *state)``."""
+    key = jax.random.PRNGKey(obj.data_seed + MASK_SEED_OFFSET)
+    kept = np.array(jax.random.uniform(key, shape[:2]) < obj.observed_fraction)
+    kept[:, 0] = True
+    return np.broadcast_to(kept.reshape(shape[:2] + (1,) * (len(shape) - 2)), shape).copy()
 

@@ -142,3 +142,116 @@ class TrajectoryEvaluator(AbstractEvaluator):
                 plot_learned_term(found[0][:, 0].ravel(), found[1][:, 0].ravel(), directory / "learned_term.png",
                                   u=u[:, 0].ravel() if single else None)
         return out
+
+
+class LatentEvaluator(TrajectoryEvaluator):
+    """A latent ODE on held-out series: encoded from their (masked, irregular) observations up
+    to ``t_train``, decoded at every observation time (posterior mean). ``rel_l2_train_window``
+    is then interpolation (the unobserved times included), ``rel_l2_extrapolation`` beyond.
+
+    Args:
+        mask: ``(n, T, *state)`` the test series' observed entries (``TrajectoryEvaluator``'s
+            other arguments as there).
+    """
+
+    def __init__(self, ts, ys, k_train, batch_size, dtype, mask: np.ndarray):
+        super().__init__(ts, ys, k_train, batch_size, dtype)
+        self.mask = np.asarray(mask, bool)
+        k = k_train + 1
+        self._predict_latent = eqx.filter_jit(lambda model, ys, mask, ts: jax.vmap(
+            lambda y, m: model.predict(ts[:k], y, m, ts))(ys, mask))
+
+    def predict(self, model: Any, ys: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        k = self.k_train + 1
+        preds = [np.asarray(self._predict_latent(model, jnp.asarray(self.ys[i:i + self.batch_size, :k], self.dtype),
+                                                 jnp.asarray(self.mask[i:i + self.batch_size, :k]), self._ts),
+                            np.float64)
+                 for i in range(0, self.ys.shape[0], self.batch_size)]
+        return np.concatenate(preds), float("nan")
+
+    def __call__(self, model: Any) -> dict[str, float]:
+        pred, _ = self.predict(model)
+        return self._metrics(pred, self.ys)
+
+
+class SDEEvaluator(AbstractEvaluator):
+    """An SDE's ensemble against the test ensemble: ``paths`` model paths from the test
+    paths' initial states (cycled), compared by the marginal mean and standard deviation at
+    each observation time, each as an RMS over time relative to the data's RMS standard
+    deviation: ``mean_error`` / ``std_error`` over the training window and
+    ``..._extrapolation`` beyond it. With an Ornstein–Uhlenbeck truth (``truth`` holding
+    ``theta``, ``mu``, ``sigma``): ``drift_rel_l2`` and ``diffusion_rel_l2``, the learned
+    functions against ``θ(μ − y)`` and ``σ`` on ``μ ± 3`` stationary standard deviations at
+    the start time, and ``theta``/``sigma`` read off the learned functions (least-squares
+    slope of the drift, mean diffusion). The report plots the learned functions.
+    """
+
+    def __init__(self, ts, ys, k_train: int, dtype, truth: dict[str, Any], paths: int = 1024, seed: int = 0):
+        self.ts, self.ys, self.k_train, self.dtype = np.asarray(ts), np.asarray(ys), k_train, dtype
+        self.truth, self.paths, self.seed = truth, paths, seed
+        self._ts = jnp.asarray(ts, dtype)
+        starts = np.resize(np.asarray(ys[:, 0]), (paths, *ys.shape[2:]))
+        self._starts = jnp.asarray(starts, dtype)
+        self._ensemble = eqx.filter_jit(lambda model, y0, ts, keys: jax.vmap(
+            lambda y, k: model.solve(y, ts, key=k)[0])(y0, keys))
+
+    def _moments(self, model):
+        keys = jax.random.split(jax.random.PRNGKey(self.seed), self.paths)
+        sim = np.asarray(self._ensemble(model, self._starts, self._ts, keys), np.float64)
+        return sim.mean(0), sim.std(0, ddof=1), self.ys.mean(0), self.ys.std(0, ddof=1)
+
+    def _ou(self):
+        if not {"theta", "mu", "sigma"} <= set(self.truth):
+            return None
+        theta, mu, sigma = (self.truth[k] for k in ("theta", "mu", "sigma"))
+        spread = 3 * sigma / np.sqrt(2 * theta)
+        y = np.linspace(mu - spread, mu + spread, 101)
+        return y, theta * (mu - y), np.full_like(y, sigma)
+
+    def _learned(self, model, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t0 = jnp.asarray(self.ts[0], self.dtype)
+        pts = jnp.asarray(y[:, None], self.dtype)
+        drift = np.asarray(jax.vmap(lambda p: model.drift_value(t0, p))(pts), np.float64)[:, 0]
+        diffusion = np.asarray(jax.vmap(lambda p: model.diffusion_value(t0, p))(pts), np.float64)[:, 0]
+        return drift, diffusion
+
+    def __call__(self, model: Any) -> dict[str, float]:
+        m_sim, s_sim, m_data, s_data = self._moments(model)
+        scale = np.sqrt(np.mean(s_data[1:] ** 2))
+        out = {}
+        for suffix, part in (("", slice(1, self.k_train + 1)), ("_extrapolation", slice(self.k_train + 1, None))):
+            if part.start >= len(self.ts):
+                continue
+            out[f"mean_error{suffix}"] = float(np.sqrt(np.mean((m_sim[part] - m_data[part]) ** 2)) / scale)
+            out[f"std_error{suffix}"] = float(np.sqrt(np.mean((s_sim[part] - s_data[part]) ** 2)) / scale)
+        ou = self._ou()
+        if ou is not None and model.state_shape == (1,):
+            y, drift_true, diffusion_true = ou
+            drift, diffusion = self._learned(model, y)
+            out["drift_rel_l2"] = float(np.linalg.norm(drift - drift_true) / np.linalg.norm(drift_true))
+            out["diffusion_rel_l2"] = float(np.linalg.norm(diffusion - diffusion_true) / np.linalg.norm(diffusion_true))
+            out["theta"] = float(-np.polyfit(y, drift, 1)[0])
+            out["sigma"] = float(np.mean(diffusion))
+        return out
+
+    def report(self, model: Any, directory: Path | None = None) -> dict[str, Any]:
+        ou = self._ou()
+        if directory is None or ou is None or model.state_shape != (1,):
+            return {}
+        import matplotlib.pyplot as plt
+
+        y, drift_true, diffusion_true = ou
+        drift, diffusion = self._learned(model, y)
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+        for ax, learned, true, name in ((axes[0], drift, drift_true, "drift"),
+                                        (axes[1], diffusion, diffusion_true, "diffusion")):
+            ax.plot(y, true, "k-", lw=2, label="true")
+            ax.plot(y, learned, "C3--", lw=1.5, label="learned")
+            ax.set(xlabel="y", title=name)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
+        fig.tight_layout()
+        directory.mkdir(parents=True, exist_ok=True)
+        fig.savefig(directory / "drift_diffusion.png", dpi=120)
+        plt.close(fig)
+        return {"ou_truth": dict(self.truth)}
