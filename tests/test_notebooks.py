@@ -71,3 +71,18 @@ def test_allen_cahn_notebook_runs(monkeypatch):
         assert 0 < s["rel_l2"] < 2
     assert namespace["pred"].shape == namespace["ref"].shape == (128, 51)
     assert np.max(np.abs(namespace["ref"])) == pytest.approx(1.0, abs=0.05)  # the solution's plateaus at ±1
+
+
+def test_hybrid_pde_notebook_runs(monkeypatch):
+    namespace = run_notebook("hybrid_pde.ipynb", monkeypatch, PDEJAX_NOTEBOOK_STEPS="20", PDEJAX_NOTEBOOK_SMALL="1")
+    run = namespace["run"]
+    assert run.summary["steps"] == 20
+    assert {"term_rel_l2", "rel_l2_known_terms_only", "rel_l2_train_window", "rel_l2_extrapolation"} <= set(run.summary)
+    u, learned, true = (np.asarray(namespace[k]) for k in ("u_values", "learned", "true"))
+    assert u.ndim == 1 and learned.shape == true.shape == u.shape
+    assert np.all(np.isfinite(learned)) and np.all(np.isfinite(true))
+    assert -1.1 < u.min() < -0.5 and 0.5 < u.max() < 1.1  # the data's range: between the wells at ±1
+    np.testing.assert_allclose(true, u - u**3, atol=1e-5)  # the missing term of Allen–Cahn, rate 1
+    pred, ref = np.asarray(namespace["pred"]), np.asarray(namespace["ref"])
+    assert pred.shape == ref.shape == (41, 64)  # t = 0, 0.1, ..., 4 on 64 points
+    assert np.all(np.isfinite(pred)) and np.allclose(pred[0], ref[0])  # the rollout starts from the reference
