@@ -144,6 +144,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
+    from .data.systems import SYSTEMS
+    from .dynamics import DYNAMICS
     from .methods import FAMILIES
     from .models import MODELS
     from .pde import PDES
@@ -151,6 +153,8 @@ def _list() -> int:
     from .training import COMBINERS, OPTIMIZERS, SCHEDULES
 
     for title, entries in (("PDEs", PDES.describe()), ("models", MODELS.describe()),
+                           ("dynamics models (objective.name: dynamics)", DYNAMICS.describe()),
+                           ("trajectory systems (objective.data.system)", SYSTEMS.describe()),
                            ("samplers", SAMPLERS.describe()),
                            ("gradient combiners (optimizer.combine.name)", COMBINERS.describe())):
         print(f"{title}:")

@@ -10,6 +10,7 @@ reads the run's ``summary.json``. The entries (``--only`` picks some):
 - ``hybrid_burgers``: known diffusion + learned advection (ETDRK4), rollout to 2x the training
   horizon, zero-shot at 128 points, the learned term against -u u_x;
 - ``neural_ode_burgers``: the pure neural ODE on the same data;
+- ``fit_burgers_viscosity``: ν recovered through ETDRK4 from noisy trajectories (no learned term);
 - ``hybrid_allen_cahn``: the learned reaction term against u - u³;
 - ``closure_burgers``: a learned closure on a 4x coarser grid against the coarse solver alone;
 - ``neural_sde_ou``: recovered drift and diffusion of an Ornstein–Uhlenbeck process;
@@ -48,6 +49,7 @@ ENTRIES: dict[str, tuple[str, list[str], list[str]]] = {
                        ["rel_l2_train_window", "rel_l2_extrapolation", "rel_l2_fine", "term_rel_l2",
                         "rel_l2_known_terms_only"]),
     "neural_ode_burgers": ("neural_ode_burgers.yaml", [], ["rel_l2_train_window", "rel_l2_extrapolation", "nfe"]),
+    "fit_burgers_viscosity": ("fit_burgers_viscosity.yaml", [], ["param/nu", "param_rel_error/nu", "rel_l2"]),
     "hybrid_allen_cahn": ("hybrid_allen_cahn.yaml", [],
                           ["rel_l2_train_window", "rel_l2_extrapolation", "term_rel_l2", "rel_l2_known_terms_only"]),
     "closure_burgers": ("closure_burgers.yaml", [],

@@ -32,7 +32,8 @@ class TrajectoryEvaluator(AbstractEvaluator):
     against the true missing term (the data PDE's right-hand side minus the known PDE's,
     on the test states; absent where they agree, as for a closure of the same PDE on a
     coarse grid), ``rel_l2_known_terms_only`` (the known terms alone: the baseline), and
-    ``param/<name>`` for trained scalar PDE parameters. The report plots the learned term
+    ``param/<name>`` for trained scalar PDE parameters (with ``param_rel_error/<name>`` against
+    the data PDE's value). The report plots the learned term
     against the truth (as a curve of ``u`` for a term of ``u`` alone).
 
     Args:
@@ -113,7 +114,11 @@ class TrajectoryEvaluator(AbstractEvaluator):
             pred, _ = self.predict(model.without_term())
             out["rel_l2_known_terms_only"] = _relative(pred[:, 1:] - self.ys[:, 1:], self.ys[:, 1:])
         if model.parameters is not None:
-            out.update({f"param/{k}": float(v) for k, v in model.parameters.scalars().items()})
+            for k, v in model.parameters.scalars().items():
+                out[f"param/{k}"] = float(v)
+                truth = self.data_pde.params.get(k) if self.data_pde is not None else None
+                if isinstance(truth, int | float) and truth != 0:  # the value that made the data
+                    out[f"param_rel_error/{k}"] = abs(float(v) - truth) / abs(truth)
         return out
 
     def errors_per_time(self, pred: np.ndarray) -> np.ndarray:
