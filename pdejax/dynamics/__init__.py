@@ -14,3 +14,4 @@ from .learned_term import LearnedTerm as LearnedTerm
 from .neural_ode import NeuralODE as NeuralODE
 from .sde import NeuralSDE as NeuralSDE
 from .sde import moment_matching_loss as moment_matching_loss
+from .stepper import OperatorStepper as OperatorStepper

@@ -10,6 +10,7 @@ reads the run's ``summary.json``. The entries (``--only`` picks some):
 - ``hybrid_burgers``: known diffusion + learned advection (ETDRK4), rollout to 2x the training
   horizon, zero-shot at 128 points, the learned term against -u u_x;
 - ``neural_ode_burgers``: the pure neural ODE on the same data;
+- ``fno_stepper_burgers``: an FNO as a learned stepper (one observation interval per step) on the same data;
 - ``fit_burgers_viscosity``: ν recovered through ETDRK4 from noisy trajectories (no learned term);
 - ``hybrid_allen_cahn``: the learned reaction term against u - u³;
 - ``closure_burgers``: a learned closure on a 4x coarser grid against the coarse solver alone;
@@ -34,9 +35,9 @@ from pathlib import Path
 
 CONFIGS = Path(__file__).resolve().parents[2] / "pdejax" / "configs" / "dynamics"
 
-KINETIC = ["model.kinetic=true", "objective.regularisers=[kinetic]", "objective.weights.kinetic=0.01"]
+KINETIC = ["model.kinetic=true", "objective.regularisers=[kinetic]", "objective.weights.kinetic=1e-6"]
 ERROR_ESTIMATE = ["model.error_estimate=true", "objective.regularisers=[error_estimate]",
-                  "objective.weights.error_estimate=0.001"]
+                  "objective.weights.error_estimate=1e-5"]
 ENTRIES: dict[str, tuple[str, list[str], list[str]]] = {
     # name: (config, overrides, the metrics worth a column)
     "lotka_volterra": ("neural_ode_lotka_volterra.yaml", [],
@@ -50,6 +51,8 @@ ENTRIES: dict[str, tuple[str, list[str], list[str]]] = {
                         "rel_l2_known_terms_only"]),
     "neural_ode_burgers": ("neural_ode_burgers.yaml", [], ["rel_l2_train_window", "rel_l2_extrapolation", "nfe"]),
     "fit_burgers_viscosity": ("fit_burgers_viscosity.yaml", [], ["param/nu", "param_rel_error/nu", "rel_l2"]),
+    "fno_stepper_burgers": ("fno_stepper_burgers.yaml", [],
+                            ["rel_l2_train_window", "rel_l2_extrapolation", "rel_l2_fine"]),
     "hybrid_allen_cahn": ("hybrid_allen_cahn.yaml", [],
                           ["rel_l2_train_window", "rel_l2_extrapolation", "term_rel_l2", "rel_l2_known_terms_only"]),
     "closure_burgers": ("closure_burgers.yaml", [],
