@@ -4,9 +4,10 @@ Each entry runs ``pdejax train CONFIG [overrides] --run-dir OUT/<entry>`` one af
 reads the run's ``summary.json``. The entries (``--only`` picks some):
 
 - ``lotka_volterra``: neural ODE, error inside the training window and in extrapolation to 2x it;
-- ``lotka_volterra_kinetic`` / ``lotka_volterra_error_estimate``: the same with the kinetic-energy
-  penalty (Finlay et al. 2020) or the solver-heuristic penalty (Pal et al. 2021), for the
-  number of function evaluations (``nfe``) at comparable accuracy;
+- ``lotka_volterra_kinetic_<weight>`` / ``lotka_volterra_error_estimate_<weight>``: the same with
+  the kinetic-energy penalty (Finlay et al. 2020) or the solver-heuristic penalty (Pal et al.
+  2021) at a few weights, for the number of function evaluations (``nfe``: of a test solve to
+  t = 10, and per training window in the run's ``metrics.jsonl``) against accuracy;
 - ``hybrid_burgers``: known diffusion + learned advection (ETDRK4), rollout to 2x the training
   horizon, zero-shot at 128 points, the learned term against -u u_x;
 - ``neural_ode_burgers``: the pure neural ODE on the same data;
@@ -35,17 +36,24 @@ from pathlib import Path
 
 CONFIGS = Path(__file__).resolve().parents[2] / "pdejax" / "configs" / "dynamics"
 
-KINETIC = ["model.kinetic=true", "objective.regularisers=[kinetic]", "objective.weights.kinetic=1e-6"]
-ERROR_ESTIMATE = ["model.error_estimate=true", "objective.regularisers=[error_estimate]",
-                  "objective.weights.error_estimate=1e-5"]
+def kinetic(weight: float) -> list[str]:
+    return ["model.kinetic=true", "objective.regularisers=[kinetic]", f"objective.weights.kinetic={weight}"]
+
+
+def error_estimate(weight: float) -> list[str]:
+    return ["model.error_estimate=true", "objective.regularisers=[error_estimate]",
+            f"objective.weights.error_estimate={weight}"]
+
+
+LV = ["rel_l2_train_window", "rel_l2_extrapolation", "nfe"]
 ENTRIES: dict[str, tuple[str, list[str], list[str]]] = {
     # name: (config, overrides, the metrics worth a column)
     "lotka_volterra": ("neural_ode_lotka_volterra.yaml", [],
                        ["rel_l2_train_window", "rel_l2_extrapolation", "nfe"]),
-    "lotka_volterra_kinetic": ("neural_ode_lotka_volterra.yaml", KINETIC,
-                               ["rel_l2_train_window", "rel_l2_extrapolation", "nfe"]),
-    "lotka_volterra_error_estimate": ("neural_ode_lotka_volterra.yaml", ERROR_ESTIMATE,
-                                      ["rel_l2_train_window", "rel_l2_extrapolation", "nfe"]),
+    **{f"lotka_volterra_kinetic_{w:g}": ("neural_ode_lotka_volterra.yaml", kinetic(w), LV)
+       for w in (1e-5, 1e-4, 1e-2)},
+    **{f"lotka_volterra_error_estimate_{w:g}": ("neural_ode_lotka_volterra.yaml", error_estimate(w), LV)
+       for w in (1e-3, 1e-2)},
     "hybrid_burgers": ("hybrid_burgers.yaml", [],
                        ["rel_l2_train_window", "rel_l2_extrapolation", "rel_l2_fine", "term_rel_l2",
                         "rel_l2_known_terms_only"]),
@@ -81,6 +89,11 @@ def run_entry(name: str, out: Path, extra: list[str], timeout: float) -> dict:
         return row
     data = json.loads(summary.read_text())
     row["metrics"] = {k: data[k] for k in columns if k in data}
+    if "nfe" in columns:  # per training window, over the last logged steps (evaluation rows excluded)
+        logs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        train = [r["nfe"] for r in logs if "nfe" in r and "loss" in r and not any(k.startswith("rel_l2") for k in r)]
+        if train:
+            row["metrics"]["nfe_train_window"] = sum(train[-5:]) / len(train[-5:])
     row["steps"] = data.get("steps")
     return row
 

@@ -174,7 +174,10 @@ def test_neural_ode_trains_resumes_bitwise_and_shards_over_four_devices(tmp_path
 def test_shipped_dynamics_configs_build(config):
     """Every shipped config validates and builds its data, model, objective and evaluator
     (on a few trajectories; their training is the benchmark script's)."""
-    exp = build(config, ["objective.n_train=8", "objective.n_test=2", "objective.batch_size=4"])
+    overrides = ["objective.n_train=8", "objective.n_test=2", "objective.batch_size=4"]
+    if "system: pde" in config.read_text():  # a cheaper reference solve: 64 points, the stored grid kept
+        overrides += ["objective.data.resolution=64", "objective.data.fine_grid=null"]
+    exp = build(config, overrides)
     model, batch = exp.method.model, exp.method.source.draw(None, (), jax.random.PRNGKey(0), 0)[0]
     assert batch["ys"].shape[0] == 4 and np.all(np.isfinite(np.asarray(batch["ys"])))
     assert isinstance(model, AbstractDynamics) and exp.method.objective.loss_names
