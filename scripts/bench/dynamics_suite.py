@@ -10,7 +10,8 @@ reads the run's ``summary.json``. The entries (``--only`` picks some):
   t = 10, and per training window in the run's ``metrics.jsonl``) against accuracy;
 - ``hybrid_burgers``: known diffusion + learned advection (ETDRK4), rollout to 2x the training
   horizon, zero-shot at 128 points, the learned term against -u u_x;
-- ``neural_ode_burgers``: the pure neural ODE on the same data;
+- ``neural_ode_burgers`` / ``neural_ode_burgers_small``: the pure neural ODE on the same data
+  (vector field 64-128-128-64, 33k parameters; and 64-4-4-64, 600, near the hybrid term's ~340);
 - ``fno_stepper_burgers``: an FNO as a learned stepper (one observation interval per step) on the same data;
 - ``fit_burgers_viscosity``: ν recovered through ETDRK4 from noisy trajectories (no learned term);
 - ``hybrid_allen_cahn``: the learned reaction term against u - u³;
@@ -58,6 +59,8 @@ ENTRIES: dict[str, tuple[str, list[str], list[str]]] = {
                        ["rel_l2_train_window", "rel_l2_extrapolation", "rel_l2_fine", "term_rel_l2",
                         "rel_l2_known_terms_only"]),
     "neural_ode_burgers": ("neural_ode_burgers.yaml", [], ["rel_l2_train_window", "rel_l2_extrapolation", "nfe"]),
+    "neural_ode_burgers_small": ("neural_ode_burgers.yaml", ["model.vector_field.width=4"],
+                                 ["rel_l2_train_window", "rel_l2_extrapolation", "nfe"]),
     "fit_burgers_viscosity": ("fit_burgers_viscosity.yaml", [], ["param/nu", "param_rel_error/nu", "rel_l2"]),
     "fno_stepper_burgers": ("fno_stepper_burgers.yaml", [],
                             ["rel_l2_train_window", "rel_l2_extrapolation", "rel_l2_fine"]),
@@ -95,17 +98,29 @@ def run_entry(name: str, out: Path, extra: list[str], timeout: float) -> dict:
         if train:
             row["metrics"]["nfe_train_window"] = sum(train[-5:]) / len(train[-5:])
     row["steps"] = data.get("steps")
+    row["parameters"] = count_parameters(run_dir)
     return row
 
 
+def count_parameters(run_dir: Path) -> int:
+    """Trainable numbers of the run's model (its inexact arrays)."""
+    import equinox as eqx
+    import jax
+
+    import pdejax
+
+    model = pdejax.load_run(run_dir).model
+    return int(sum(x.size for x in jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array))))
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| entry | metrics | steps | wall (s) |", "|---|---|---|---|"]
+    lines = ["| entry | metrics | parameters | steps | wall (s) |", "|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['entry']} | failed: {r['error'][0]} | — | {r['wall_s']} |")
+            lines.append(f"| {r['entry']} | failed: {r['error'][0]} | — | — | {r['wall_s']} |")
             continue
         metrics = ", ".join(f"{k} {v:.3g}" for k, v in r["metrics"].items())
-        lines.append(f"| {r['entry']} | {metrics} | {r['steps']} | {r['wall_s']} |")
+        lines.append(f"| {r['entry']} | {metrics} | {r.get('parameters', '—')} | {r['steps']} | {r['wall_s']} |")
     return "\n".join(lines)
 
 
