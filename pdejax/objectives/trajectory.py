@@ -77,14 +77,18 @@ class TrajectoryMatching(AbstractObjective):
         """``(predictions, stats)``: each trajectory's segments from their observed starts,
         predictions ``(B, W + 1, *state)`` (the segments' first states are the data's)."""
         n, per = ys.shape[0], self.window // self.segments
+        keys = None if key is None else jax.random.split(key, n)
+        if self.segments == 1:  # the times shared by the batch (unbatched in the solver's loop: faster)
+            if keys is None:
+                return jax.vmap(lambda y0: model.solve(y0, ts))(ys[:, 0])
+            return jax.vmap(lambda y0, k: model.solve(y0, ts, key=k))(ys[:, 0], keys)
         seg_ts = jnp.stack([ts[k * per:(k + 1) * per + 1] for k in range(self.segments)])  # (S, per + 1)
         starts = ys[:, ::per][:, :self.segments]  # (B, S, *state)
-        if key is None:
+        if keys is None:
             solve = lambda y0, t: model.solve(y0, t)  # noqa: E731
             paths, stats = jax.vmap(jax.vmap(solve, in_axes=(0, 0)), in_axes=(0, None))(starts, seg_ts)
         else:
-            keys = jax.random.split(key, n * self.segments)
-            keys = keys.reshape(n, self.segments, *keys.shape[1:])
+            keys = jax.vmap(lambda k: jax.random.split(k, self.segments))(keys)  # (B, S)
             solve = lambda y0, t, k: model.solve(y0, t, key=k)  # noqa: E731
             paths, stats = jax.vmap(jax.vmap(solve, in_axes=(0, 0, 0)), in_axes=(0, None, 0))(starts, seg_ts, keys)
         # (B, S, per + 1, *state) → (B, W + 1, *state): each segment's end is the next one's start
