@@ -53,16 +53,20 @@ class LatentODE(AbstractDynamics):
             (``reconstruction + kl_weight · kl``; 1 is the ELBO).
 
     Example:
-        >>> model = DYNAMICS.build("latent_ode", {"latent_size": 2, "hidden_size": 8,
+        >>> model = DYNAMICS.build("latent_ode", {"latent_size": 2, "hidden_size": 8, "solver": "midpoint",
+        ...                        "controller": "constant", "dt0": 0.5,
         ...                        "vector_field": {"name": "mlp", "width": 8, "depth": 1},
         ...                        "decoder": {"name": "mlp", "width": 8, "depth": 1}}, where="model",
         ...                        system=System(state_shape=(3,)), key=jax.random.key(0), dtype=None)
         >>> ts = jnp.array([0.0, 0.3, 1.1, 2.0])
         >>> ys, mask = jnp.ones((4, 3)), jnp.array([[1, 1, 0]] * 4, bool)
-        >>> model.predict(ts, ys, mask, jnp.linspace(0.0, 3.0, 7)).shape
-        (7, 3)
-        >>> sorted(model.elbo(ts, ys, mask, key=jax.random.key(1)))
-        ['kl', 'reconstruction']
+        >>> @eqx.filter_jit
+        ... def predict_and_elbo(model, key):
+        ...     return (model.predict(ts, ys, mask, jnp.linspace(0.0, 3.0, 7)),
+        ...             model.elbo(ts, ys, mask, key=key))
+        >>> predicted, terms = predict_and_elbo(model, jax.random.key(1))
+        >>> predicted.shape, sorted(terms)
+        ((7, 3), ['kl', 'reconstruction'])
     """
 
     encoder: eqx.nn.GRUCell

@@ -62,12 +62,11 @@ class NeuralSDE(AbstractDynamics):
         >>> sde = DYNAMICS.build("neural_sde", {"dt0": 0.1, "drift": {"name": "mlp", "width": 8, "depth": 1},
         ...                      "diffusion": {"name": "mlp", "width": 8, "depth": 1}}, where="model",
         ...                      system=System(state_shape=(2,)), key=jax.random.key(0), dtype=None)
-        >>> ys, stats = sde.solve(jnp.ones(2), jnp.linspace(0.0, 1.0, 5), key=jax.random.key(1))
-        >>> ys.shape, int(stats["nfe"])
-        ((5, 2), 10)
-        >>> jax.vmap(lambda k: sde(jnp.ones(2), jnp.linspace(0.0, 1.0, 5), key=k))(
-        ...     jax.random.split(jax.random.key(1), 3)).shape  # an ensemble of 3 paths
-        (3, 5, 2)
+        >>> ensemble = eqx.filter_jit(jax.vmap(lambda m, k: m.solve(jnp.ones(2), jnp.linspace(0.0, 1.0, 5), key=k),
+        ...                                     in_axes=(None, 0)))
+        >>> ys, stats = ensemble(sde, jax.random.split(jax.random.key(1), 3))  # an ensemble of 3 paths
+        >>> ys.shape, stats["nfe"].tolist()
+        ((3, 5, 2), [10, 10, 10])
     """
 
     drift: Callable[[Array], Array]

@@ -71,14 +71,16 @@ def test_gradients_agree_across_adjoints_and_with_finite_differences(x64):
         ys, stats = ode.solve(y0, ts)
         return jnp.sum(ys**2) + 0.1 * stats["kinetic"]
 
-    recursive = eqx.filter_grad(loss)(build("recursive_checkpoint"))
-    backsolve = eqx.filter_grad(loss)(build("backsolve"))
+    # One compilation an adjoint (the adjoint is static); the finite differences reuse the first.
+    value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(loss))
+    ode = build("recursive_checkpoint")
+    recursive = value_and_grad(ode)[1]
+    backsolve = value_and_grad(build("backsolve"))[1]
     for a, b in zip(jax.tree_util.tree_leaves(recursive), jax.tree_util.tree_leaves(backsolve)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
-    ode = build("recursive_checkpoint")
     where = lambda m: m.net.layers[0].weight
     h = 1e-5
-    bumped = [loss(eqx.tree_at(where, ode, where(ode).at[0, 0].add(s))) for s in (h, -h)]
+    bumped = [value_and_grad(eqx.tree_at(where, ode, where(ode).at[0, 0].add(s)))[0] for s in (h, -h)]
     np.testing.assert_allclose(where(recursive)[0, 0], (bumped[0] - bumped[1]) / (2 * h), rtol=1e-6)
 
 
@@ -107,13 +109,17 @@ def test_regularisers_do_not_change_steps_and_nfe_is_exact(x64):
 
 
 def test_error_estimate_shrinks_with_the_step_and_is_differentiable(x64):
-    ts = jnp.asarray([0.0, 2.0])
-    penalties = []
-    for dt0 in (0.2, 0.1):
-        ode = linear_ode(solver="tsit5", controller="constant", dt0=dt0, error_estimate=True)
-        penalties.append(float(ode.solve(jnp.asarray(Y0), ts)[1]["error_estimate"]))
-    assert 0 < penalties[1] < penalties[0] / 8  # fifth-order error estimate: about 2^-5 per halving
-    grad = eqx.filter_grad(lambda m: m.solve(jnp.asarray(Y0), ts)[1]["error_estimate"])(ode)
+    """One compilation serves both steps (``dt0`` is static): the time axis is stretched instead.
+    ``τ = 2 t`` turns ``y' = A y`` on ``[0, 2]`` with steps 0.1 into ``y' = (A/2) y`` on ``[0, 4]``
+    with steps 0.2: the same stages (``h A``), the same scaled errors, each weighted by a step
+    twice as long, so that solve's penalty is twice the one with steps 0.1."""
+    ode = linear_ode(solver="tsit5", controller="constant", dt0=0.2, error_estimate=True)
+    penalty_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(
+        lambda m, ts: m.solve(jnp.asarray(Y0), ts)[1]["error_estimate"]))
+    coarse, grad = penalty_and_grad(ode, jnp.asarray([0.0, 2.0]))  # steps 0.2
+    stretched = eqx.tree_at(lambda m: m.net.matrix, ode, ode.net.matrix / 2)
+    fine = float(penalty_and_grad(stretched, jnp.asarray([0.0, 4.0]))[0]) / 2  # steps 0.1
+    assert 0 < fine < float(coarse) / 8  # fifth-order error estimate: about 2^-5 per halving
     assert bool(jnp.all(jnp.isfinite(grad.net.matrix))) and float(jnp.abs(grad.net.matrix).max()) > 0
 
 
@@ -131,13 +137,18 @@ def test_invalid_settings_raise(config, message):
 
 
 def test_time_dependent_state_of_any_shape_vmap_and_jit():
-    ode = DYNAMICS.build("neural_ode", {"vector_field": SMALL_NET, "time_dependent": True}, where="model",
-                         system=System(state_shape=(2, 3)), key=jax.random.key(0), dtype=None)
+    ode = eqx.filter_jit(lambda key: DYNAMICS.build(  # one compilation for the initialisers
+        "neural_ode", {"vector_field": SMALL_NET, "time_dependent": True}, where="model",
+        system=System(state_shape=(2, 3)), key=key, dtype=None))(jax.random.key(0))
     assert ode.net.layers[0].weight.shape[1] == 7  # 6 state entries and t
     y0 = jax.random.normal(jax.random.key(1), (4, 2, 3))
     ts = jnp.linspace(0.0, 1.0, 3)
-    batched = jax.vmap(lambda y: ode.solve(y, ts)[0])(y0)
-    jitted = eqx.filter_jit(lambda m, y: m.solve(y, ts))(ode, y0[0])
+
+    @eqx.filter_jit
+    def batched_and_single(m, y):  # the vmapped and the unbatched solve, compiled together
+        return jax.vmap(lambda y: m.solve(y, ts)[0])(y), m.solve(y[0], ts)
+
+    batched, single = batched_and_single(ode, y0)
     assert batched.shape == (4, 3, 2, 3)
-    np.testing.assert_allclose(jitted[0], batched[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(single[0], batched[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(batched[:, 0], y0)
