@@ -47,3 +47,12 @@ def x64():
     the process-wide setting is left alone."""
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_code():
+    """Drop JAX's compiled executables after each test module: one process compiles thousands
+    of programs over the suite, and XLA crashed compiling late in a full run (a test that
+    passes alone)."""
+    yield
+    jax.clear_caches()
