@@ -16,6 +16,7 @@ from ..config.errors import ConfigError
 from ..config.loading import load_config
 from ..config.schema import ExperimentConfig
 from ..methods import Context, Method, get_family
+from ..models.precision import get_policy
 from ..parallel import data_mesh
 from ..pde import PDE, PDES
 from ..training import COMBINERS, AbstractPhase, GradientCombiner, OptaxPhase, build_optimizer
@@ -74,7 +75,12 @@ def _build(cfg: ExperimentConfig) -> Experiment:
     except ValueError as err:
         raise ConfigError("parallel.data", cfg.parallel.data, str(err)) from None
     family = get_family(cfg.objective.name)
-    method = family.build(cfg, Context(pde, mesh, jnp.dtype(cfg.dtype), cfg.seed))
+    if cfg.precision not in family.precisions:
+        raise ConfigError("precision", cfg.precision, f"one of {', '.join(family.precisions)} for the "
+                          f"{family.name!r} family (mixed precision is for families whose losses see only "
+                          "model outputs, e.g. operator; derivatives of a PINN in bfloat16 are not accurate)")
+    policy = get_policy(cfg.precision, jnp.dtype(cfg.dtype))
+    method = family.build(cfg, Context(pde, mesh, jnp.dtype(cfg.dtype), cfg.seed, policy))
     names = method.objective.loss_names
     unknown = sorted(set(cfg.objective.weights) - set(names))
     if unknown:

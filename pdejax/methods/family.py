@@ -22,6 +22,7 @@ from ..config.errors import ConfigError
 from ..config.registry import suggest
 from ..config.schema import ExperimentConfig, ObjectiveSection, register_objective
 from ..models import MODELS
+from ..models.precision import MixedPrecision, Policy, get_policy
 from ..objectives import AbstractObjective
 from ..pde import PDE
 from ..training import AbstractEvaluator, AbstractPhase
@@ -63,14 +64,17 @@ class Context:
     Attributes:
         pde: ``pde`` section built (``None`` without one).
         mesh: the device mesh (``mesh.shape["data"]`` devices share a batch).
-        dtype: the run's float dtype.
+        dtype: the run's float dtype (the parameters').
         seed: the run's seed.
+        policy: the mixed-precision policy (``precision`` key); :meth:`build_model`
+            applies it. Default: everything in ``dtype``.
     """
 
     pde: PDE | None
     mesh: Mesh
     dtype: Any
     seed: int
+    policy: Policy | None = None
 
     @property
     def n_devices(self) -> int:
@@ -86,9 +90,12 @@ class Context:
         return self.pde
 
     def build_model(self, cfg: ExperimentConfig, in_size: int, out_size: int) -> Any:
-        """The ``model`` section's model with the run's key and dtype."""
-        return MODELS.build(cfg.model.name, cfg.model.args, where="model", key=self.model_key,
-                            dtype=jnp.dtype(self.dtype), in_size=in_size, out_size=out_size)
+        """The ``model`` section's model with the run's key and dtype, run under the
+        precision policy (:class:`~pdejax.models.precision.MixedPrecision`) when it is mixed."""
+        model = MODELS.build(cfg.model.name, cfg.model.args, where="model", key=self.model_key,
+                             dtype=jnp.dtype(self.dtype), in_size=in_size, out_size=out_size)
+        policy = self.policy or get_policy("default", jnp.dtype(self.dtype))
+        return MixedPrecision(model, policy) if policy.is_mixed else model
 
     def divisible(self, key: str, n: int) -> None:
         """Refuse a batch count ``n`` that does not split over the devices."""
@@ -104,20 +111,27 @@ class Family:
     name: str
     schema: type[ObjectiveSection]
     build: Builder
+    precisions: tuple[str, ...] = ("default",)
 
 
 FAMILIES: dict[str, Family] = {}
 
 
-def register_family(name: str, schema: type[ObjectiveSection]) -> Callable[[Builder], Builder]:
+def register_family(name: str, schema: type[ObjectiveSection], *,
+                    precisions: tuple[str, ...] = ("default",)) -> Callable[[Builder], Builder]:
     """Decorator registering ``builder(cfg, ctx) -> Method`` as family ``name``,
-    configured by ``objective.name: <name>`` and validated by ``schema``."""
+    configured by ``objective.name: <name>`` and validated by ``schema``.
+
+    ``precisions``: the ``precision`` settings the family honours; a family that builds
+    its model with :meth:`Context.build_model` and feeds the loss only the model's
+    outputs can add ``"bf16"``. Others are refused before anything is built.
+    """
 
     def add(build: Builder) -> Builder:
         if name in FAMILIES and FAMILIES[name].build is not build:
             raise ValueError(f"method family {name!r} is already registered")
         register_objective(name, schema)
-        FAMILIES[name] = Family(name, schema, build)
+        FAMILIES[name] = Family(name, schema, build, tuple(precisions))
         return build
 
     return add

@@ -62,7 +62,7 @@ def _model(cfg: ExperimentConfig, ctx: Context, in_size: int, out_size: int, vie
     return model
 
 
-@register_family("operator", OperatorConfig)
+@register_family("operator", OperatorConfig, precisions=("default", "bf16"))
 def build_operator(cfg: ExperimentConfig, ctx: Context) -> Method:
     """Supervised pairs: ``data.input`` → ``data.output`` (+ PINO residual with ``physics_weight``)."""
     data_cfg, obj = cfg.data, cfg.objective
@@ -96,7 +96,7 @@ def build_operator(cfg: ExperimentConfig, ctx: Context) -> Method:
                   physical=objective.physical, weights=_physics_weight(obj, "physics_weight"))
 
 
-@register_family("autoregressive", AutoregressiveConfig)
+@register_family("autoregressive", AutoregressiveConfig, precisions=("default", "bf16"))
 def build_autoregressive(cfg: ExperimentConfig, ctx: Context) -> Method:
     """Next-step training on ``data.trajectory``, unrolled; evaluated by full rollouts."""
     data_cfg, obj = cfg.data, cfg.objective
