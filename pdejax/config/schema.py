@@ -297,6 +297,9 @@ class ExperimentConfig(Section):
     name: str = "experiment"
     seed: int = 0
     dtype: Literal["float32", "float64"] = "float32"
+    # Mixed precision: "bf16" computes the model in bfloat16 with float32 parameters, optimizer
+    # state and loss (pdejax.models.precision); only for families that declare it.
+    precision: Literal["default", "bf16"] = "default"
     imports: list[str] = Field(default_factory=list)  # modules / .py files registering user extensions
     pde: PDEConfig | None = None  # PINNs and physics losses
     data: DataConfig | None = None  # operator objectives
@@ -307,6 +310,13 @@ class ExperimentConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     parallel: ParallelConfig = Field(default_factory=ParallelConfig)
+
+    @model_validator(mode="after")
+    def _mixed_needs_float32(self) -> ExperimentConfig:
+        if self.precision != "default" and self.dtype != "float32":
+            raise ConfigError("precision", self.precision, f"'default' with dtype {self.dtype} (mixed precision "
+                              "keeps float32 parameters; set dtype: float32)")
+        return self
 
     @model_validator(mode="before")
     @classmethod
