@@ -15,12 +15,15 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ..parallel import fft as pfft
+from ..parallel.mesh import SPACE
 from ..spectral import dft
 from .mlp import ACTIVATIONS
 from .registry import MODELS
-from .spectral_conv import Factorization, SpectralConv, default_dtype
+from .spectral_conv import Factorization, SpectralConv, _replace_static, default_dtype
 
 
 class Pointwise(eqx.Module):
@@ -76,8 +79,22 @@ class FNO(eqx.Module):
             the Fourier layers and cropped after; use it on non-periodic domains.
         activation: a name in :data:`pdejax.models.ACTIVATIONS`.
         factorization, rank: low-rank spectral weights (see :class:`SpectralConv`).
+        remat: recompute each Fourier layer in the backward pass instead of keeping its
+            intermediate activations (``jax.checkpoint``): less memory, about one more
+            forward pass of compute.
         dtype: floating dtype of the parameters (default: JAX's default float).
         key: PRNG key (keyword-only).
+
+    Half precision: with bfloat16 inputs and parameters the pointwise layers run in
+    bfloat16 and every spectral convolution transforms in float32 (see :class:`SpectralConv`).
+
+    Domain parallelism: ``fno.shard(mesh)`` is the same model for inputs whose first grid
+    axis is sharded over ``mesh``'s ``space`` axis (and the batch over ``data``):
+    ``fno.shard(mesh).batch(x)`` with ``x: (batch, c_in, n_0, ...)`` sharded as
+    ``P("data", None, "space")``. The spectral convolutions use the distributed transforms
+    of :meth:`SpectralConv.sharded`; the pointwise layers are sharded by XLA's propagation.
+    The parameters are unchanged (replicated), so a sharded model trains and checkpoints
+    like the plain one.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -104,13 +121,15 @@ class FNO(eqx.Module):
     padding: tuple[int, ...] = eqx.field(static=True)
     grid_features: bool = eqx.field(static=True)
     activation: str = eqx.field(static=True)
+    remat: bool = eqx.field(static=True)
+    mesh: Mesh | None = eqx.field(static=True)
 
     def __init__(self, in_channels: int, out_channels: int, modes: int | Sequence[int], width: int = 64,
                  n_layers: int = 4, *, dim: int | None = None, lifting: int | None = None,
                  projection: int = 128, channel_mlp: float | None = None, grid_features: bool = True,
                  padding: int | Sequence[int] = 0, activation: str = "gelu",
-                 factorization: Factorization | None = None, rank: float = 1.0, dtype=None,
-                 key: PRNGKeyArray):
+                 factorization: Factorization | None = None, rank: float = 1.0, remat: bool = False,
+                 dtype=None, key: PRNGKeyArray):
         if isinstance(modes, int):
             modes = (modes,) * (dim or 1)
         elif dim is not None and dim != len(modes):
@@ -126,6 +145,7 @@ class FNO(eqx.Module):
             raise ValueError(f"padding must be one non-negative int or {dim} of them, got {padding}")
         self.in_channels, self.out_channels, self.modes = in_channels, out_channels, modes
         self.padding, self.grid_features, self.activation = padding, grid_features, activation
+        self.remat, self.mesh = bool(remat), None
         kl, ks, kw, km, kp = jax.random.split(key, 5)
         lin = lambda n_in, n_out, k, bias=True: Pointwise(n_in, n_out, bias=bias, dtype=dtype, key=k)
         c0 = in_channels + (dim if grid_features else 0)
@@ -151,6 +171,8 @@ class FNO(eqx.Module):
                              f"axes, got shape {x.shape}")
         grid = x.shape[1:]
         dft.check_grid(tuple(n + p for n, p in zip(grid, self.padding)), self.modes)
+        if self.mesh is not None:
+            return self._sharded(x[None], data_axis=None)[0]
         if self.grid_features:
             coords = jnp.meshgrid(*[jnp.arange(n, dtype=x.dtype) / n for n in grid], indexing="ij")
             x = jnp.concatenate([x, jnp.stack(coords)])
@@ -181,6 +203,8 @@ class FNO(eqx.Module):
         grid = x.shape[2:]
         padded = tuple(n + p for n, p in zip(grid, self.padding))
         dft.check_grid(padded, self.modes)
+        if self.mesh is not None:
+            return self._sharded(x, data_axis=0)
         if not dft.fits_matmul(padded, self.modes):
             return jax.vmap(self)(x)
         v = jnp.transpose(x, dft.to_reversed_axes(dim))  # (*reversed grid, batch, c_in)
@@ -193,6 +217,44 @@ class FNO(eqx.Module):
                                  crop=tuple(slice(0, n) for n in grid[::-1]))
         return jnp.transpose(v, dft.from_reversed_axes(dim))
 
+    def shard(self, mesh: Mesh | None) -> FNO:
+        """This model for inputs whose first grid axis is sharded over ``mesh``'s ``space`` axis
+        and whose batch is sharded over ``data`` (``None`` undoes it); the parameters are shared.
+
+        Example:
+            >>> from pdejax.parallel.mesh import make_mesh
+            >>> mesh = make_mesh(data=1, space=2, devices=jax.devices()[:2])
+            >>> fno = jax.eval_shape(lambda: FNO(1, 1, modes=(4, 4), width=8, key=jax.random.key(0)))
+            >>> jax.eval_shape(lambda fno, x: fno.shard(mesh).batch(x), fno, jnp.zeros((3, 1, 16, 16))).shape
+            (3, 1, 16, 16)
+        """
+        if mesh is not None and SPACE not in mesh.axis_names:
+            raise ValueError(f"FNO.shard needs a mesh with a 'space' axis (pdejax.parallel.make_mesh), got axes "
+                             f"{mesh.axis_names}")
+        new = eqx.tree_at(lambda m: m.spectral, self, tuple(conv.shard(mesh) for conv in self.spectral))
+        return _replace_static(new, mesh=mesh)
+
+    def _sharded(self, x, data_axis):
+        """``(batch, c_in, *grid)`` → ``(batch, c_out, *grid)`` channels-last inside, grid axis 0
+        sharded over ``space`` (the batch over ``data`` when ``data_axis`` is 0)."""
+        dim, mesh = len(self.modes), self.mesh
+        grid = x.shape[2:]
+        padded = tuple(n + p for n, p in zip(grid, self.padding))
+        pfft.check_space_grid(grid, mesh, "FNO input")
+        pfft.check_space_grid(padded, mesh, f"FNO input padded by {self.padding}")
+        if data_axis is not None:
+            pfft.check_batch(x.shape[0], mesh, "FNO input batch")
+        layout = NamedSharding(mesh, pfft.spec(dim + 2, dim + 1, data_axis, mesh))
+        v = jax.lax.with_sharding_constraint(jnp.moveaxis(x, 1, -1), layout)  # (batch, *grid, c_in)
+        if self.grid_features:
+            coords = jnp.stack(jnp.meshgrid(*[jnp.arange(n, dtype=x.dtype) / n for n in grid], indexing="ij"), -1)
+            v = jnp.concatenate([v, jnp.broadcast_to(coords, (*v.shape[:-1], dim))], axis=-1)
+        v = self._fourier_layers(v, lambda conv, v: conv.sharded(jax.lax.with_sharding_constraint(v, layout),
+                                                                 data_axis),
+                                 pad=[(0, 0)] + [(0, p) for p in self.padding] + [(0, 0)],
+                                 crop=(slice(None), *(slice(0, n) for n in grid)))
+        return jnp.moveaxis(jax.lax.with_sharding_constraint(v, layout), -1, 1)
+
     def _fourier_layers(self, v, spectral, *, pad, crop):
         """``lift → Fourier layers → project`` on channels-last ``v``; ``spectral(conv, v)``
         applies one :class:`SpectralConv` in ``v``'s layout."""
@@ -203,15 +265,20 @@ class FNO(eqx.Module):
             v = jnp.pad(v, pad)
         last = len(self.spectral) - 1
         for i, (conv, skip) in enumerate(zip(self.spectral, self.skips)):
-            h = spectral(conv, v) + skip(v)
-            if i < last:
-                h = act(h)
-            if self.channel_mlps:
-                fc1, fc2 = self.channel_mlps[i]
-                h = fc2(act(fc1(h))) + self.gates[i] * v
-                if i < last:
+            mlp = (self.channel_mlps[i], self.gates[i]) if self.channel_mlps else None
+
+            def layer(conv, skip, mlp, v, final=i == last):
+                h = spectral(conv, v) + skip(v)
+                if not final:
                     h = act(h)
-            v = h
+                if mlp is not None:
+                    (fc1, fc2), gate = mlp
+                    h = fc2(act(fc1(h))) + gate * v
+                    if not final:
+                        h = act(h)
+                return h
+
+            v = (eqx.filter_checkpoint(layer) if self.remat else layer)(conv, skip, mlp, v)
         if any(self.padding):
             v = v[crop]
         fc1, fc2 = self.projection
@@ -223,9 +290,10 @@ def fno(in_size: int, out_size: int, *, key: PRNGKeyArray, dtype=None, modes: li
         n_layers: int = 4, lifting: int | None = None, projection: int = 128, channel_mlp: float | None = None,
         grid_features: bool = True, padding: list[int] | int = 0,
         activation: Literal["tanh", "sin", "gelu", "silu", "softplus"] = "gelu",
-        factorization: Literal["tucker", "cp"] | None = None, rank: float = 1.0) -> FNO:
-    """Fourier Neural Operator (Li et al. 2021); ``len(modes)`` grid axes."""
+        factorization: Literal["tucker", "cp"] | None = None, rank: float = 1.0, remat: bool = False) -> FNO:
+    """Fourier Neural Operator (Li et al. 2021); ``len(modes)`` grid axes; ``remat``: recompute
+    each Fourier layer in the backward pass (less memory)."""
     return FNO(in_size, out_size, tuple(modes), width, n_layers, lifting=lifting, projection=projection,
                channel_mlp=channel_mlp, grid_features=grid_features,
                padding=padding if isinstance(padding, int) else tuple(padding), activation=activation,
-               factorization=factorization, rank=rank, dtype=dtype, key=key)
+               factorization=factorization, rank=rank, remat=remat, dtype=dtype, key=key)

@@ -9,6 +9,7 @@ paper's code: ``modes=16`` keeps rfft modes ``0..15`` on the last axis and frequ
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -16,8 +17,13 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ..parallel import fft as pfft
+from ..parallel.mesh import SPACE, axis_size
 from ..spectral import dft
 
 Factorization = Literal["tucker", "cp"]
@@ -26,6 +32,19 @@ Factorization = Literal["tucker", "cp"]
 def default_dtype(dtype):
     """``dtype``, or JAX's default float (float64 under x64) when it is ``None``."""
     return dtype or jnp.zeros(()).dtype
+
+
+def fft_dtype(dtype) -> jnp.dtype:
+    """The real dtype the transforms run in for inputs of ``dtype``: at least float32.
+
+    ``jnp.fft`` has no bfloat16 and a bfloat16 DFT loses the high modes to round-off, so a
+    half-precision model upcasts for the transforms and the complex mode mixing, and
+    casts the result back.
+
+    >>> fft_dtype(jnp.bfloat16), fft_dtype(jnp.float64)
+    (dtype('float32'), dtype('float64'))
+    """
+    return jnp.promote_types(dtype, jnp.float32)
 
 
 class SpectralConv(eqx.Module):
@@ -51,6 +70,16 @@ class SpectralConv(eqx.Module):
         dtype: floating dtype of the parameters (default: JAX's default float).
         key: PRNG key (keyword-only).
 
+    Inputs in bfloat16 (or float16) are transformed and mixed in float32 and the result is
+    cast back to the input's dtype (:func:`fft_dtype`).
+
+    Domain parallelism: :meth:`shard` returns the same convolution for inputs whose first
+    grid axis is sharded over a mesh's ``space`` axis (:meth:`sharded`): the kept modes of
+    the other axes are computed locally, one all-to-all makes grid axis 0 whole, its kept
+    modes are computed and mixed with the slice of the weights for this device's modes,
+    and the way back is the mirror image. Only the truncated modes are moved. 1D grids
+    instead sum each device's partial DFT (one all-reduce of the kept modes).
+
     Example:
         >>> import jax, jax.numpy as jnp
         >>> # jax.eval_shape: shapes only, nothing is initialised or compiled
@@ -66,6 +95,7 @@ class SpectralConv(eqx.Module):
     out_channels: int = eqx.field(static=True)
     modes: tuple[int, ...] = eqx.field(static=True)
     factorization: Factorization | None = eqx.field(static=True)
+    mesh: Mesh | None = eqx.field(static=True)
 
     def __init__(self, in_channels: int, out_channels: int, modes: int | Sequence[int], *,
                  factorization: Factorization | None = None, rank: float = 1.0, dtype=None,
@@ -79,6 +109,7 @@ class SpectralConv(eqx.Module):
             raise ValueError(f"rank must be a fraction in (0, 1] of the dense parameter count, got {rank}")
         self.in_channels, self.out_channels, self.modes = in_channels, out_channels, modes
         self.factorization = factorization
+        self.mesh = None
         dtype = default_dtype(dtype)
         scale = 1.0 / (in_channels * out_channels)
         shape = (*self.kept_shape, in_channels, out_channels)
@@ -133,8 +164,11 @@ class SpectralConv(eqx.Module):
                              f"with {dim} grid axes, got shape {x.shape}")
         grid = x.shape[:-1]
         dft.check_grid(grid, self.modes)
-        coeffs = _mix_modes(dft.truncated_rfftn(x, self.modes), self.dense_weight())
-        return dft.truncated_irfftn(coeffs, grid, self.modes)
+        if self.mesh is not None:
+            return self.sharded(x[None], data_axis=None)[0]
+        real = fft_dtype(x.dtype)
+        coeffs = _mix_modes(dft.truncated_rfftn(x.astype(real), self.modes), self.dense_weight().astype(real))
+        return dft.truncated_irfftn(coeffs, grid, self.modes).astype(x.dtype)
 
     def batch(self, x: Float[Array, "batch c_in *grid"]) -> Float[Array, "batch c_out *grid"]:
         """``jax.vmap(self)(x)``, computed on the whole batch at once (see :meth:`FNO.batch`)."""
@@ -143,6 +177,8 @@ class SpectralConv(eqx.Module):
             raise ValueError(f"SpectralConv.batch expects input of shape (batch, c_in={self.in_channels}, *grid) "
                              f"with {dim} grid axes, got shape {x.shape}")
         dft.check_grid(x.shape[2:], self.modes)
+        if self.mesh is not None:
+            return jnp.moveaxis(self.sharded(jnp.moveaxis(x, 1, -1)), -1, 1)
         if not dft.fits_matmul(x.shape[2:], self.modes):
             return jax.vmap(self)(x)
         v = jnp.transpose(x, dft.to_reversed_axes(dim))
@@ -155,8 +191,107 @@ class SpectralConv(eqx.Module):
         """
         dim = len(self.modes)
         grid = v.shape[:dim][::-1]
-        z = dft.truncated_rfftn_reversed(v, grid, self.modes)
-        return dft.truncated_irfftn_reversed(_mix_reversed(z, self.dense_weight()), grid, self.modes)
+        real = fft_dtype(v.dtype)
+        z = dft.truncated_rfftn_reversed(v.astype(real), grid, self.modes)
+        out = dft.truncated_irfftn_reversed(_mix_reversed(z, self.dense_weight().astype(real)), grid, self.modes)
+        return out.astype(v.dtype)
+
+    def shard(self, mesh: Mesh | None) -> SpectralConv:
+        """This convolution for inputs whose first grid axis is sharded over ``mesh``'s ``space``
+        axis (the same weights; ``None`` undoes it). See :meth:`sharded`."""
+        if mesh is not None and SPACE not in mesh.axis_names:
+            raise ValueError(f"SpectralConv.shard needs a mesh with a 'space' axis (make_mesh), got axes "
+                             f"{mesh.axis_names}")
+        return _replace_static(self, mesh=mesh)
+
+    def sharded(self, x: Float[Array, "batch *grid c_in"],
+                data_axis: int | None = 0) -> Float[Array, "batch *grid c_out"]:
+        """The map on a channels-last batch ``(batch, n_0, ..., c_in)`` with ``n_0`` sharded over
+        the mesh's ``space`` axis and (``data_axis=0``) the batch over ``data``.
+
+        Raises a ValueError when ``n_0`` is not a multiple of the ``space`` devices or the
+        batch not a multiple of the ``data`` devices.
+        """
+        mesh, dim = self.mesh, len(self.modes)
+        if mesh is None:
+            raise ValueError("SpectralConv.sharded needs a mesh: use conv.shard(mesh) first")
+        if x.ndim != dim + 2 or x.shape[-1] != self.in_channels:
+            raise ValueError(f"SpectralConv.sharded expects input of shape (batch, *grid, c_in={self.in_channels}) "
+                             f"with {dim} grid axes, got shape {x.shape}")
+        grid = x.shape[1:-1]
+        dft.check_grid(grid, self.modes)
+        pfft.check_space_grid(grid, mesh, "SpectralConv input")
+        if data_axis is not None:
+            pfft.check_batch(x.shape[0], mesh, "SpectralConv input batch")
+        n_space = axis_size(mesh, SPACE)
+        real = fft_dtype(x.dtype)
+        w = self.dense_weight().astype(real)
+        w = jax.lax.complex(w[0], w[1])  # (*kept, c_in, c_out)
+        x_spec = pfft.spec(x.ndim, dim + 1, data_axis, mesh)  # grid axis 0 is axis 1
+        if dim == 1:
+            local = lambda x, w: _sharded_1d(x.astype(real), w, grid[0], self.modes[0], n_space)  # noqa: E731
+            w_spec = P()
+        else:
+            kept = self.kept_shape
+            k = math.prod(kept[1:])
+            w = w.reshape(kept[0], k, *w.shape[-2:])
+            w = jnp.pad(w, [(0, 0), (0, _padded(k, n_space) - k), (0, 0), (0, 0)])
+            local = lambda x, w: _sharded_nd(x.astype(real), w, grid, self.modes, n_space)  # noqa: E731
+            w_spec = P(None, SPACE, None, None)
+        out = jax.shard_map(local, mesh=mesh, in_specs=(x_spec, w_spec), out_specs=x_spec)(x, w)
+        return out.astype(x.dtype)
+
+
+def _replace_static(module, **fields):
+    """A copy of ``module`` with static fields replaced (the leaves are shared)."""
+    new = copy.copy(module)
+    for name, value in fields.items():
+        object.__setattr__(new, name, value)
+    return new
+
+
+def _padded(k: int, n: int) -> int:
+    return -(-k // n) * n
+
+
+def _complex(basis: np.ndarray, real) -> Array:
+    return jnp.asarray(basis, jnp.result_type(real, jnp.complex64))
+
+
+def _sharded_1d(x, w, n: int, m: int, n_space: int):
+    """Inside ``shard_map``: ``x (b, n / n_space, c)`` one slab; partial DFT of the slab, summed
+    over ``space`` (only the ``m`` kept modes travel), mixed, and synthesised on the slab."""
+    n_local = n // n_space
+    start = jax.lax.axis_index(SPACE) * n_local
+    cos, sin = dft.real_dft_basis(n, m)
+    forward = jax.lax.dynamic_slice_in_dim(_complex(cos - 1j * sin, x.dtype), start, n_local)
+    z = jax.lax.psum(pfft.apply_basis(x, 1, forward), SPACE)  # (b, m, c_in)
+    z = jnp.einsum("bmi,mio->bmo", z, w)
+    inverse = jax.lax.dynamic_slice_in_dim(_complex(dft.inverse_rfft_basis(n, m), x.dtype), start, n_local)
+    return jnp.einsum("tm,bmo->bto", inverse, z).real
+
+
+def _sharded_nd(x, w, grid: tuple[int, ...], modes: tuple[int, ...], n_space: int):
+    """Inside ``shard_map``: ``x (b, n_0 / n_space, n_1, [n_2,] c)`` one slab, ``w`` this device's
+    ``(2 m_0, K_pad / n_space, c_in, c_out)`` weights (``K`` the kept modes of axes 1.., flat)."""
+    d = len(grid)
+    b, n_local = x.shape[:2]
+    cos, sin = dft.real_dft_basis(grid[-1], modes[-1])
+    z = pfft.apply_basis(x, d, _complex(cos - 1j * sin, x.dtype))  # the last grid axis: rfft modes
+    for axis in range(d - 2, 0, -1):
+        z = pfft.apply_basis(z, axis + 1, _complex(dft.dft_basis(grid[axis], modes[axis]), x.dtype))
+    kept = z.shape[2:-1]
+    k = math.prod(kept)
+    z = z.reshape(b, n_local, k, -1)
+    z = jnp.pad(z, [(0, 0), (0, 0), (0, _padded(k, n_space) - k), (0, 0)])
+    z = pfft.all_to_all(z, 2, 1)  # (b, n_0, K_pad / n_space, c_in): axis 0 whole, the modes split
+    z = pfft.apply_basis(z, 1, _complex(dft.dft_basis(grid[0], modes[0]), x.dtype))  # (b, 2 m_0, ...)
+    z = jnp.einsum("bmki,mkio->bmko", z, w)
+    z = pfft.apply_basis(z, 1, _complex(dft.inverse_dft_basis(grid[0], modes[0]).T, x.dtype))
+    z = pfft.all_to_all(z, 1, 2)[:, :, :k].reshape(b, n_local, *kept, -1)
+    for axis in range(1, d - 1):
+        z = pfft.apply_basis(z, axis + 1, _complex(dft.inverse_dft_basis(grid[axis], modes[axis]).T, x.dtype))
+    return pfft.apply_basis(z, d, _complex(dft.inverse_rfft_basis(grid[-1], modes[-1]).T, x.dtype)).real
 
 
 def _mix_modes(coeffs, weight):
