@@ -286,6 +286,31 @@ class ParallelConfig(Section):
         return v
 
 
+class DistributedConfig(Section):
+    """A multi-process run (read by ``pdejax train`` before JAX starts; the library itself
+    never starts one): ``coordinator`` (``HOST:PORT`` of process 0), ``num_processes`` and
+    ``process_id`` (this process's index, usually a per-process override
+    ``distributed.process_id=1``), all three or none. None under SLURM or Open MPI: detected.
+    ``heartbeat_timeout``: seconds after which a silent process counts as dead (the others
+    exit with an error); ``initialization_timeout``: seconds to wait for every process.
+    Not recorded in a run's ``config.yaml`` (it describes the launch, not the run)."""
+
+    coordinator: str | None = None
+    num_processes: PositiveInt | None = None
+    process_id: int | None = Field(None, ge=0)
+    initialization_timeout: PositiveInt = 300
+    heartbeat_timeout: PositiveInt = 60
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DistributedConfig:
+        from ..parallel.distributed import check_settings
+
+        check_settings(self.coordinator, self.num_processes, self.process_id,
+                       keys={"coordinator": "coordinator", "num_processes": "num_processes",
+                             "process_id": "process_id"})
+        return self
+
+
 class ExperimentConfig(Section):
     """A whole experiment; ``pdejax train CONFIG key.sub=value ...``.
 
@@ -310,6 +335,7 @@ class ExperimentConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     parallel: ParallelConfig = Field(default_factory=ParallelConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
     @model_validator(mode="after")
     def _mixed_needs_float32(self) -> ExperimentConfig:
