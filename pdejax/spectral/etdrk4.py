@@ -9,13 +9,19 @@ fourth order.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 from jaxtyping import Array, Complex
+
+if TYPE_CHECKING:
+    from ..parallel.fft import SpaceFFT
 
 
 class AbstractETDRK4(eqx.Module):
@@ -75,6 +81,13 @@ class ETDRK4(AbstractETDRK4):
         dtype: real dtype of the state (default: JAX's default float); the coefficients
             are computed in float64 on the host and then cast.
 
+    Domain parallelism: for a state whose first grid axis is sharded over a mesh's
+    ``space`` axis, write ``nonlinear`` with the transforms of a
+    :class:`~pdejax.parallel.fft.SpaceFFT` (distributed FFTs; the spectrum keeps the
+    physical layout, grid axis 0 over ``space``) and use ``step.shard(fft)``: the
+    coefficients are placed in that layout and the state is kept in it. A batch of
+    states is ``jax.vmap(step, spmd_axis_name="data")`` (``"data"`` keeps it sharded).
+
     Example (``û_t = -û + cos t`` for one mode, from 0 to 1 in 10 steps):
         >>> step = ETDRK4(jnp.array([-1.0]), lambda v, t: jnp.cos(t) * jnp.ones_like(v), dt=0.1)
         >>> v = rollout(step, 10, 10)(jnp.array([0.0]))[-1]
@@ -83,9 +96,11 @@ class ETDRK4(AbstractETDRK4):
         True
     """
 
+    layout: SpaceFFT | None = eqx.field(static=True)
+
     def __init__(self, symbol: Complex[Array, "..."], nonlinear: Callable[[Array, Array], Array], dt: float,
                  contour_points: int = 32, dtype=None):
-        self.dt, self.nonlinear = dt, nonlinear
+        self.dt, self.nonlinear, self.layout = dt, nonlinear, None
         # Coefficients in float64 on the host, whatever the state's precision: the
         # contour means are exact there, and a float32 run only rounds the results.
         sym = np.asarray(symbol)
@@ -104,6 +119,59 @@ class ETDRK4(AbstractETDRK4):
                  dt * mean((2 + lr + np.exp(lr) * (-2 + lr)) / lr**3),
                  dt * mean((-4 - 3 * lr - lr**2 + np.exp(lr) * (4 - lr)) / lr**3)]
         self.e, self.e2, self.q, self.f1, self.f2, self.f3 = cast_coefficients(coefs, sym, dtype)
+
+    def shard(self, layout: SpaceFFT | None) -> ETDRK4:
+        """This stepper for states in ``layout`` (a :class:`~pdejax.parallel.fft.SpaceFFT`: grid
+        axis 0 sharded over its mesh's ``space`` axis); the coefficients are placed to match.
+        ``None`` undoes it.
+
+        Example (one ``space`` device: the layout of a sharded run on a single device):
+            >>> from pdejax.parallel.fft import SpaceFFT
+            >>> from pdejax.parallel.mesh import make_mesh
+            >>> fft = SpaceFFT(make_mesh(data=1, space=1, devices=jax.devices()[:1]), dim=2)
+            >>> step = ETDRK4(-jnp.ones((8, 5)), lambda v, t: 0 * v, dt=0.1).shard(fft)
+            >>> step.e.sharding.spec
+            PartitionSpec('space', None)
+        """
+        new = _copy_with(self, layout=layout)
+        if layout is None or layout.mesh is None:
+            return new
+        names = ("e", "e2", "q", "f1", "f2", "f3")
+        placed = [jax.device_put(getattr(self, n), _coefficient_sharding(layout, getattr(self, n))) for n in names]
+        return eqx.tree_at(lambda s: tuple(getattr(s, n) for n in names), new, tuple(placed))
+
+    def __call__(self, v: Array, t: Array | float) -> Array:
+        if self.layout is None or self.layout.mesh is None:
+            return super().__call__(v, t)
+        # Constraints, not only placed arrays: a stepper closed over by a jitted function
+        # turns its coefficients into constants, which carry no sharding.
+        keep = jax.lax.with_sharding_constraint
+        names = ("e", "e2", "q", "f1", "f2", "f3")
+        coefs = tuple(keep(getattr(self, n), _coefficient_sharding(self.layout, getattr(self, n))) for n in names)
+        step = eqx.tree_at(lambda s: tuple(getattr(s, n) for n in names), self, coefs)
+        state = NamedSharding(self.layout.mesh, _spec(self.layout, v.ndim))
+        return keep(AbstractETDRK4.__call__(step, keep(v, state), t), state)
+
+
+def _copy_with(module, **fields):
+    """A copy of ``module`` with static fields replaced (the leaves are shared)."""
+    new = copy.copy(module)
+    for name, value in fields.items():
+        object.__setattr__(new, name, value)
+    return new
+
+
+def _spec(layout, ndim: int) -> PartitionSpec:
+    axes = [None] * ndim
+    axes[ndim - layout.dim] = "space"
+    return PartitionSpec(*axes)
+
+
+def _coefficient_sharding(layout, c: Array) -> NamedSharding:
+    """Grid axis 0 of a coefficient over ``space`` (replicated where it broadcasts: size 1 or absent)."""
+    if c.ndim < layout.dim or c.shape[c.ndim - layout.dim] == 1:
+        return NamedSharding(layout.mesh, PartitionSpec())
+    return NamedSharding(layout.mesh, _spec(layout, c.ndim))
 
 
 def rollout(step: Callable[[Array, Array], Array], n_steps: int, save_every: int = 1, *,
