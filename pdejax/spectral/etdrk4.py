@@ -131,7 +131,7 @@ class ETDRK4(AbstractETDRK4):
             >>> fft = SpaceFFT(make_mesh(data=1, space=1, devices=jax.devices()[:1]), dim=2)
             >>> step = ETDRK4(-jnp.ones((8, 5)), lambda v, t: 0 * v, dt=0.1).shard(fft)
             >>> step.e.sharding.spec
-            PartitionSpec('space', None)
+            P('space', None)
         """
         new = _copy_with(self, layout=layout)
         if layout is None or layout.mesh is None:
