@@ -3,6 +3,10 @@
 from .batching import apply_batch as apply_batch
 from .deeponet import DeepONet as DeepONet
 from .deeponet import unit_grid as unit_grid
+from .flax import LinenModel as LinenModel
+from .flax import NNXModel as NNXModel
+from .flax import from_linen as from_linen
+from .flax import from_nnx as from_nnx
 from .fno import FNO as FNO
 from .kan import ChebyKAN as ChebyKAN
 from .layers import FourierFeatures as FourierFeatures

@@ -7,12 +7,13 @@ other keyword arguments are the config keys under ``model``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 from jaxtyping import PRNGKeyArray
 
 from ..config.registry import Registry
+from . import flax as flax_adapter
 from .kan import ChebyKAN
 from .layers import factorize_weights
 from .mlp import MLP
@@ -86,3 +87,12 @@ def pinnsformer(in_size: int, out_size: int, *, key: PRNGKeyArray, dtype=None, d
     """PINNsFormer (Zhao et al. 2024): transformer on a pseudo-sequence in time (the last input is time)."""
     return PINNsFormer(in_size, out_size, d_model, n_heads, n_layers, d_ff, d_hidden, n_steps, dt,
                        key=key, dtype=dtype)
+
+
+@MODELS.register("flax")
+def flax(in_size: int, out_size: int, *, key: PRNGKeyArray, dtype=None, module: str,
+         args: dict[str, Any] | None = None, input_shape: list[int] | None = None):
+    """A Flax NNX or Linen module of your own: ``module: my_pkg.nets:MyNet``, ``args`` its arguments.
+    ``input_shape``: one sample's shape for Linen's init (default ``(in_size,)``, one point); see
+    :mod:`pdejax.models.flax`."""
+    return flax_adapter.build(module, in_size, out_size, key=key, dtype=dtype, args=args, input_shape=input_shape)

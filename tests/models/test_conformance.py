@@ -11,7 +11,9 @@ on results run in NumPy, and models are applied through shared jitted functions.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -32,7 +34,7 @@ from pdejax.training import Checkpointer
 
 # Registered models that are not operators on grids: pointwise networks for PINNs, each
 # with a PointCase below (a point's features (in,) -> (out,)).
-NOT_OPERATORS = {"mlp", "fourier_mlp", "modified_mlp", "pirate_net", "kan", "pinnsformer"}
+NOT_OPERATORS = {"mlp", "fourier_mlp", "modified_mlp", "pirate_net", "kan", "pinnsformer", "flax"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,6 +266,7 @@ def _open_gates(net):
 
 
 B = ".embedding.matrix"  # random Fourier features: frozen
+FLAX_NETS = Path(__file__).with_name("flax_nets.py")
 POINT_CASES = [
     PointCase("mlp-rwf", "mlp", {"width": 8, "depth": 2, "rwf": {"mean": 1.0, "std": 0.1}}),
     PointCase("fourier-mlp", "fourier_mlp", {"width": 8, "depth": 2, "n_features": 4}, frozen=(B,)),
@@ -273,8 +276,18 @@ POINT_CASES = [
               build=_open_gates),
     PointCase("kan", "kan", {"width": 4, "depth": 1, "degree": 3}),
     PointCase("pinnsformer", "pinnsformer", {"d_model": 8, "n_heads": 2, "d_ff": 8, "d_hidden": 8, "n_steps": 3}),
+    # users' Flax networks through the adapter (pdejax/models/flax.py): NNX, NNX with a
+    # non-trainable batch statistic (no gradient by design), Linen
+    PointCase("flax-nnx", "flax", {"module": f"{FLAX_NETS}:NNXMLP", "args": {"width": 8, "depth": 2}}),
+    PointCase("flax-nnx-state", "flax", {"module": f"{FLAX_NETS}:NNXNormed"},
+              frozen=(".state['norm']['mean']", ".state['norm']['var']")),
+    PointCase("flax-linen", "flax", {"module": f"{FLAX_NETS}:LinenMLP", "args": {"width": 8}}),
 ]
-point_cases = pytest.mark.parametrize("case", POINT_CASES, ids=[c.id for c in POINT_CASES])
+_NEEDS_FLAX = pytest.mark.skipif(importlib.util.find_spec("flax") is None,
+                                 reason="flax is not installed (pip install 'pdejax[flax]')")
+point_cases = pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=_NEEDS_FLAX) if c.name == "flax" else c for c in POINT_CASES],
+    ids=[c.id for c in POINT_CASES])
 
 
 def point_model_of(case: PointCase) -> eqx.Module:
