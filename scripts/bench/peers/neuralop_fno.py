@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 
@@ -52,6 +53,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--max-seconds", type=float, default=150.0,
                         help="fewer steps per block when the warm-up says the blocks would take longer")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--serve", action="store_true",
+                        help="after the warm-up print the metadata as one JSON line, then time one block of "
+                             "--steps steps per 'block' line read on stdin (one JSON line each), until EOF: "
+                             "lets scripts/bench/fno.py interleave this peer's blocks with its own")
     args = parser.parse_args(argv)
 
     import neuralop
@@ -86,17 +91,17 @@ def main(argv=None) -> dict:
         step()
     warmup_s = (time.perf_counter() - start) / max(1, args.warmup)
     steps = max(1, min(args.steps, int(args.max_seconds / (warmup_s * args.repeats))))
-    load_before = os.getloadavg()[0]
-    per_step, cpu = [], []
-    for _ in range(args.repeats):
+
+    def block():
         start, start_cpu = time.perf_counter(), time.process_time()
         for _ in range(steps):
             loss = step()
-        loss.item()
-        per_step.append((time.perf_counter() - start) / steps * 1e3)
-        cpu.append((time.process_time() - start_cpu) / steps * 1e3)
+        loss = loss.item()
+        return {"wall_ms": (time.perf_counter() - start) / steps * 1e3,
+                "cpu_ms": (time.process_time() - start_cpu) / steps * 1e3, "loss": loss}
+
     spectral = model.fno_blocks.convs[0]
-    result = {
+    meta = {
         "peer": "neuraloperator",
         "neuraloperator_version": neuralop.__version__,
         "torch_version": torch.__version__,
@@ -110,15 +115,28 @@ def main(argv=None) -> dict:
         # complex parameters count twice: real degrees of freedom, as pdejax stores them
         "params": sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters()),
         "params_torch_numel": sum(p.numel() for p in model.parameters()),
+        "steps_per_repeat": steps,
+        "warmup_ms_per_step": warmup_s * 1e3,
+        "python": platform.python_version(),
+    }
+    if args.serve:
+        print(json.dumps(meta), flush=True)
+        for line in sys.stdin:
+            if line.strip() == "block":
+                print(json.dumps(block()), flush=True)
+        return meta
+    load_before = os.getloadavg()[0]
+    blocks = [block() for _ in range(args.repeats)]
+    per_step = [b["wall_ms"] for b in blocks]
+    cpu = [b["cpu_ms"] for b in blocks]
+    result = meta | {
         "ms_per_step_median": statistics.median(per_step),
         "ms_per_step_best": min(per_step),
         "ms_per_step_all": per_step,
         "cpu_ms_per_step_median": statistics.median(cpu),
-        "steps_per_repeat": steps,
-        "final_loss": loss.item(),
+        "final_loss": blocks[-1]["loss"],
         "loadavg_1m_before": load_before,
         "loadavg_1m_after": os.getloadavg()[0],
-        "python": platform.python_version(),
     }
     print(json.dumps(result))
     return result
