@@ -23,6 +23,7 @@ from ..parallel.mesh import SPACE
 from ..spectral import dft
 from .mlp import ACTIVATIONS
 from .registry import MODELS
+from .remat import checkpoint
 from .spectral_conv import Factorization, SpectralConv, _replace_static, default_dtype
 
 
@@ -80,8 +81,8 @@ class FNO(eqx.Module):
         activation: a name in :data:`pdejax.models.ACTIVATIONS`.
         factorization, rank: low-rank spectral weights (see :class:`SpectralConv`).
         remat: recompute each Fourier layer in the backward pass instead of keeping its
-            intermediate activations (``jax.checkpoint``): less memory, about one more
-            forward pass of compute.
+            intermediate activations (:func:`pdejax.models.remat.checkpoint`): less memory,
+            about one more forward pass of compute; reverse-mode derivatives only.
         dtype: floating dtype of the parameters (default: JAX's default float).
         key: PRNG key (keyword-only).
 
@@ -278,7 +279,7 @@ class FNO(eqx.Module):
                         h = act(h)
                 return h
 
-            v = (eqx.filter_checkpoint(layer) if self.remat else layer)(conv, skip, mlp, v)
+            v = (checkpoint(layer) if self.remat else layer)(conv, skip, mlp, v)
         if any(self.padding):
             v = v[crop]
         fc1, fc2 = self.projection

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .registry import MODELS
+from .remat import checkpoint
 
 _PADDING_MODES = {"zeros": "ZEROS", "circular": "CIRCULAR"}
 
@@ -51,6 +52,9 @@ class UNet(eqx.Module):
         width: channels of the first level.
         levels: number of down/up-sampling steps.
         padding_mode: ``"zeros"`` (non-periodic) or ``"circular"`` (periodic).
+        remat: recompute each convolution block in the backward pass instead of keeping
+            its activations (:func:`pdejax.models.remat.checkpoint`): less memory, about one
+            more forward pass; reverse-mode derivatives only.
         key: PRNG key (keyword-only).
         dtype: parameter dtype (default: JAX's default float).
 
@@ -72,9 +76,11 @@ class UNet(eqx.Module):
     dim: int = eqx.field(static=True)
     levels: int = eqx.field(static=True)
     padding_mode: str = eqx.field(static=True)
+    remat: bool = eqx.field(static=True)
 
     def __init__(self, in_channels: int, out_channels: int, dim: int, width: int = 32, levels: int = 3,
-                 padding_mode: Literal["zeros", "circular"] = "zeros", *, key: PRNGKeyArray, dtype=None):
+                 padding_mode: Literal["zeros", "circular"] = "zeros", *, remat: bool = False, key: PRNGKeyArray,
+                 dtype=None):
         if dim not in (1, 2, 3):
             raise ValueError(f"dim must be 1, 2 or 3, got {dim}")
         if padding_mode not in _PADDING_MODES:
@@ -99,18 +105,20 @@ class UNet(eqx.Module):
         self.head = eqx.nn.Conv(dim, widths[0], out_channels, 1, dtype=dtype, key=next(keys))
         self.in_channels, self.out_channels = in_channels, out_channels
         self.dim, self.levels, self.padding_mode = dim, levels, padding_mode
+        self.remat = bool(remat)
 
     def __call__(self, x: Float[Array, "c_in *grid"]) -> Float[Array, "c_out *grid"]:
         """The output fields on the input's grid, ``(c_out, *grid)``."""
         self._check_input(x)
+        run = _run_checkpointed if self.remat else _run
         skips = []
         for block, down in zip(self.encoder, self.down):
-            x = block(x)
+            x = run(block, x)
             skips.append(x)
             x = down(x)
-        x = self.bottleneck(x)
+        x = run(self.bottleneck, x)
         for i in reversed(range(self.levels)):
-            x = self.decoder[i](jnp.concatenate([self.up[i](x), skips[i]], axis=0))
+            x = run(self.decoder[i], jnp.concatenate([self.up[i](x), skips[i]], axis=0))
         return self.head(x)
 
     def _check_input(self, x: Array) -> None:
@@ -123,8 +131,16 @@ class UNet(eqx.Module):
                              f"(levels = {self.levels})")
 
 
+def _run(block: _ConvBlock, x: Array) -> Array:
+    return block(x)
+
+
+_run_checkpointed = checkpoint(_run)
+
+
 @MODELS.register("unet")
 def unet(in_size: int, out_size: int, *, key: PRNGKeyArray, dtype=None, dim: int, width: int = 32,
-         levels: int = 3, padding_mode: Literal["zeros", "circular"] = "zeros") -> UNet:
-    """U-Net (conv blocks, stride-2 down/up-sampling, skip connections) for 1D/2D/3D fields."""
-    return UNet(in_size, out_size, dim, width, levels, padding_mode, key=key, dtype=dtype)
+         levels: int = 3, padding_mode: Literal["zeros", "circular"] = "zeros", remat: bool = False) -> UNet:
+    """U-Net (conv blocks, stride-2 down/up-sampling, skip connections) for 1D/2D/3D fields; ``remat``:
+    recompute each block in the backward pass (less memory)."""
+    return UNet(in_size, out_size, dim, width, levels, padding_mode, remat=remat, key=key, dtype=dtype)
