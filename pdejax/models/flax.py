@@ -35,7 +35,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import sys
+import types
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -191,6 +194,22 @@ def from_linen(module: Any, example: Array | Sequence[int], *, key: PRNGKeyArray
     return LinenModel(_cast(dict(params), dtype), _cast(variables, dtype), module)
 
 
+def _imported_file(path: str) -> types.ModuleType | None:
+    """The module of a relative ``path`` that a config's ``imports:`` (or ``--import``)
+    already loaded, if exactly one loaded file ends with it: so ``imports: [nets.py]`` and
+    ``module: nets.py:Net`` name the same file from any working directory."""
+    rel = Path(path)
+    if rel.is_absolute():
+        return None
+    found = {m for name, m in list(sys.modules.items()) if name.startswith("pdejax_user_")
+             and getattr(m, "__file__", None) and Path(m.__file__).parts[-len(rel.parts):] == rel.parts}
+    if len(found) > 1:
+        files = ", ".join(sorted(m.__file__ for m in found))
+        raise ConfigError("module", path, f"one file, but several imported files end with it ({files}): "
+                                          "give an absolute path or a dotted module name")
+    return found.pop() if found else None
+
+
 def _load(spec: str) -> Any:
     """The object ``spec`` = ``'package.module:Name'`` or ``'path/to/file.py:Name'`` names."""
     where, sep, name = spec.rpartition(":")
@@ -198,7 +217,7 @@ def _load(spec: str) -> Any:
         raise ConfigError("module", spec, "'package.module:Name' or 'path/to/file.py:Name' naming a Flax module")
     if is_file_spec(where):
         try:
-            module = import_extensions([where], where="model.module")[0]
+            module = _imported_file(where) or import_extensions([where], where="model.module")[0]
         except ConfigError as err:
             raise ConfigError("module", spec, f"an importable file: {err.valid}") from None
     else:
@@ -212,8 +231,9 @@ def _load(spec: str) -> Any:
     obj = module
     for part in name.split("."):
         if not hasattr(obj, part):
-            public = sorted(n for n in dir(module) if not n.startswith("_"))
-            raise ConfigError("module", spec, f"a name defined in {where}: one of {', '.join(public)}")
+            defined = sorted(n for n, v in vars(module).items() if not n.startswith("_") and callable(v)
+                             and getattr(v, "__module__", None) == module.__name__)
+            raise ConfigError("module", spec, f"a name defined in {where}: one of {', '.join(defined) or '(none)'}")
         obj = getattr(obj, part)
     return obj
 
