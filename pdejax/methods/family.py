@@ -108,6 +108,10 @@ Builder = Callable[[ExperimentConfig, Context], Method]
 
 @dataclass(frozen=True)
 class Family:
+    """A registered method family: its ``objective.name``, the pydantic ``schema`` of its
+    ``objective`` section, its ``build(cfg, ctx) -> Method`` and the ``precision``
+    settings it honours (made by :func:`register_family`)."""
+
     name: str
     schema: type[ObjectiveSection]
     build: Builder
@@ -138,6 +142,8 @@ def register_family(name: str, schema: type[ObjectiveSection], *,
 
 
 def get_family(name: str) -> Family:
+    """The family registered as ``name``; a ConfigError on ``objective.name`` (with the
+    registered names) if there is none."""
     if name not in FAMILIES:
         raise ConfigError("objective.name", name, f"a registered method family: {suggest(name, sorted(FAMILIES))}")
     return FAMILIES[name]
