@@ -15,6 +15,8 @@ Exit statuses:
 - 74 (``EX_IOERR``): the environment failed a read or write (disk full, file-size
   limit, I/O error); the message names the file. A path that cannot be used at all
   (under a file, not permitted) is bad input: 2.
+- 75 (``EX_TEMPFAIL``): another process of a multi-process run died (or its host); this
+  one stopped too (within ``distributed.heartbeat_timeout`` seconds). Resume the run.
 - 130 / 143: SIGINT / SIGTERM. Training saves a checkpoint and can be resumed;
   ``data generate`` keeps the finished chunks. A new run interrupted before its first
   checkpoint leaves nothing behind (the same ``--run-dir`` works again). Further signals
@@ -29,6 +31,7 @@ import math
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ._os_errors import describe as describe_os_error
 from ._os_errors import os_error_in
@@ -57,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --resume, start a run that has no checkpoint again from step 0 "
                    "(its old metrics are kept as metrics.<timestamp>.jsonl)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    m = t.add_argument_group("multi-process runs", (
+        "Start this command once per process, with the same arguments and --run-dir, and each process's "
+        "--process-id; under SLURM (srun) or Open MPI (mpirun) the processes are detected without these "
+        "options. The config keys distributed.coordinator, distributed.num_processes and "
+        "distributed.process_id do the same."))
+    m.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0 and a free port on it")
+    m.add_argument("--num-processes", type=int, metavar="N", help="the number of processes of the run")
+    m.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0 .. N-1")
+    t.add_argument("--cpu-devices", type=int, metavar="N", help=(
+        "split this machine's CPU into N JAX devices of one thread each, so data-parallel training uses N "
+        "cores (results are deterministic for a given device count, and differ slightly between counts); "
+        "set before JAX starts, for this command only"))
     _add_import(t)
     ls = sub.add_parser("list", help="registered PDEs, models, optimizers, samplers, schedules")
     _add_import(ls)
@@ -117,11 +132,12 @@ def _train(args: argparse.Namespace) -> int:
         raise ConfigError("config", None, "a YAML config path (or --resume RUN_DIR)")
     from .config.plugins import resolve_imports
 
+    imports = resolve_imports(args.imports)
+    _start_devices(args, config, overrides, imports)
     # CONFIG may name a shipped config, and entry points and imports are loaded, in load_config.
     try:  # --import paths are relative to the cwd: absolute, so the run's config.yaml holds them
         run = experiment.train(config, overrides, run_dir=args.run_dir, resume=args.resume, restart=args.restart,
-                               progress=False if args.no_progress else None,
-                               imports=resolve_imports(args.imports))
+                               progress=False if args.no_progress else None, imports=imports)
     except NonFiniteLoss as err:
         print(f"pdejax: error: {err}", file=sys.stderr)
         return 3
@@ -141,6 +157,47 @@ def _train(args: argparse.Namespace) -> int:
     print(f"run: {run.directory}\nsteps: {s['steps']}, wall: {s['wall_s']:.1f} s "
           f"(compile {s['compile_s']:.1f} s){', ' + metrics if metrics else ''}")
     return 0
+
+
+def _start_devices(args: argparse.Namespace, config: str | None, overrides: list[str], imports: list[str]) -> None:
+    """``--cpu-devices`` and the multi-process start, before JAX's backend starts."""
+    import os
+
+    from jax._src import xla_bridge
+
+    if args.cpu_devices is not None:
+        if args.cpu_devices < 1:
+            raise ConfigError("--cpu-devices", args.cpu_devices, "a positive number of CPU devices")
+        if xla_bridge.backends_are_initialized():  # only in-process use of main() after JAX started
+            raise ConfigError("--cpu-devices", args.cpu_devices, "a fresh process (JAX's devices already exist)")
+        import jax
+
+        # One device per core, each computing on one thread: Eigen's own thread pool would
+        # have each device's matrix products compete for every core.
+        jax.config.update("jax_num_cpu_devices", args.cpu_devices)
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+    cli = {"coordinator": args.coordinator, "num_processes": args.num_processes, "process_id": args.process_id}
+    from .parallel.distributed import check_settings, detect_cluster, initialize
+
+    if any(v is not None for v in cli.values()):
+        check_settings(**cli, keys={"coordinator": "--coordinator", "num_processes": "--num-processes",
+                                    "process_id": "--process-id"})
+    from .config.loading import load_config
+
+    # The distributed keys (and timeouts) may come from the config and its overrides.
+    source = config if config is not None else Path(args.resume or ".") / "config.yaml"
+    if config is None and not source.is_file():
+        return  # train() explains what is missing
+    settings = load_config(source, overrides, imports=imports).distributed
+    if all(v is None for v in cli.values()):
+        cli = {"coordinator": settings.coordinator, "num_processes": settings.num_processes,
+               "process_id": settings.process_id}
+    if cli["coordinator"] is None and detect_cluster() is None:
+        return
+    initialize(**cli, initialization_timeout=settings.initialization_timeout,
+               heartbeat_timeout=settings.heartbeat_timeout)
 
 
 def _list() -> int:

@@ -9,6 +9,11 @@ uninterrupted one would. While the device runs one call, a background thread rea
 the next call's batches (from memory or, for streamed datasets, from the HDF5 file).
 The thread makes NumPy arrays only: JAX's x64 setting is thread-local, so the calling
 thread, in the run's precision, puts them on the devices.
+
+In a multi-process run each process reads only its rows of every global batch
+(``get(step, n, rows=...)``): the batch's indices and its per-sample randomness (where a
+trajectory window starts) are drawn for the whole global batch from ``(seed, step)`` and
+then sliced, so the global batch is the same whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from typing import Any
 import jax
 import numpy as np
 
-Fetch = Callable[[np.ndarray, np.random.Generator], Any]
+Fetch = Callable[[np.ndarray, Any], Any]
+Draws = Callable[[np.random.Generator, int], Any]
 
 
 class BatchFeed:
@@ -28,11 +34,15 @@ class BatchFeed:
 
     Args:
         fetch: ``fetch(indices, rng) -> pytree of NumPy arrays`` with leading axis
-            ``len(indices)``; ``rng`` is seeded by the step, for extra per-batch randomness
-            (e.g. where a trajectory window starts).
+            ``len(indices)``; ``rng`` is seeded by the step, for extra per-batch randomness.
+            With ``draws``, ``fetch(indices, drawn)`` gets the per-sample draws of its rows instead.
         n_samples: size of the training set.
         batch_size: samples per step (incomplete last batches of an epoch are dropped).
         seed: the run's seed.
+        draws: ``draws(rng, batch_size) -> pytree of arrays`` with leading axis ``batch_size``:
+            per-sample randomness (e.g. where a trajectory window starts) drawn for the whole
+            global batch, so that a process reading only some rows gets the same values for
+            them as a single process reading all.
 
     >>> xs = np.arange(100.0)[:, None]
     >>> feed = BatchFeed(lambda i, rng: {"x": xs[i]}, len(xs), 20, seed=0)
@@ -43,10 +53,11 @@ class BatchFeed:
     >>> feed.close()
     """
 
-    def __init__(self, fetch: Fetch, n_samples: int, batch_size: int, seed: int):
+    def __init__(self, fetch: Fetch, n_samples: int, batch_size: int, seed: int, draws: Draws | None = None):
         if batch_size > n_samples:
             raise ValueError(f"batch_size {batch_size} is larger than the {n_samples} training samples")
         self.fetch, self.n_samples, self.batch_size, self.seed = fetch, n_samples, batch_size, seed
+        self.draws = draws
         self.steps_per_epoch = n_samples // batch_size
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         self._next: tuple[tuple[int, int], concurrent.futures.Future] | None = None
@@ -57,20 +68,30 @@ class BatchFeed:
         order = np.random.default_rng([self.seed, epoch]).permutation(self.n_samples)
         return order[within * self.batch_size:(within + 1) * self.batch_size]
 
-    def _load(self, step: int, n: int) -> Any:
-        batches = [self.fetch(self.indices(s), np.random.default_rng([self.seed, s, 1])) for s in range(step, step + n)]
+    def _one(self, step: int, rows: slice) -> Any:
+        rng = np.random.default_rng([self.seed, step, 1])
+        if self.draws is None:
+            return self.fetch(self.indices(step)[rows], rng)
+        drawn = jax.tree.map(lambda a: np.asarray(a)[rows], self.draws(rng, self.batch_size))
+        return self.fetch(self.indices(step)[rows], drawn)
+
+    def _load(self, step: int, n: int, rows: slice) -> Any:
+        batches = [self._one(s, rows) for s in range(step, step + n)]
         return jax.tree.map(lambda *xs: np.stack(xs), *batches)
 
-    def get(self, step: int, n: int) -> Any:
+    def get(self, step: int, n: int, rows: slice | None = None) -> Any:
         """Batches of steps ``step .. step + n - 1``, stacked: leaves ``(n, batch, ...)``.
 
-        Starts reading the following ``n`` steps in the background.
+        ``rows``: only these rows of each global batch (a multi-process run's share of
+        it); default all. Starts reading the following ``n`` steps in the background.
         """
-        if self._next is not None and self._next[0] == (step, n):
+        rows = slice(None) if rows is None else rows
+        key = (step, n, rows.start, rows.stop)
+        if self._next is not None and self._next[0] == key:
             out = self._next[1].result()
         else:
-            out = self._load(step, n)
-        self._next = ((step + n, n), self._pool.submit(self._load, step + n, n))
+            out = self._load(step, n, rows)
+        self._next = ((step + n, n, rows.start, rows.stop), self._pool.submit(self._load, step + n, n, rows))
         return out
 
     def close(self) -> None:
@@ -118,11 +139,13 @@ def window_feed(views: Any, array: str, length: int, batch_size: int, seed: int,
     last_start = n_frames - length
     cache = None if _is_lazy(views) else views.trajectories(array, views.train_rows)
 
-    def fetch(idx, rng):
-        starts = rng.integers(0, last_start + 1, len(idx)) if window == "random" else np.zeros(len(idx), int)
+    def draws(rng, size):  # for the whole global batch (then sliced): the same starts in any process
+        return rng.integers(0, last_start + 1, size) if window == "random" else np.zeros(size, int)
+
+    def fetch(idx, starts):
         if cache is not None:
             return {"frames": np.stack([cache[i, s:s + length] for i, s in zip(idx, starts)]), "t0": starts}
         trajs = views.trajectories(array, views.train_rows[idx])
         return {"frames": np.stack([trajs[j, s:s + length] for j, s in enumerate(starts)]), "t0": starts}
 
-    return BatchFeed(fetch, len(views.train_rows), batch_size, seed)
+    return BatchFeed(fetch, len(views.train_rows), batch_size, seed, draws=draws)

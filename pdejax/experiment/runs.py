@@ -19,6 +19,7 @@ import jax
 from ..config.errors import ConfigError
 from ..config.loading import load_config
 from ..config.schema import ExperimentConfig
+from ..parallel.distributed import barrier
 from ..training import Checkpointer
 from ..training.loop import Schedule
 from .build import _build, precision
@@ -82,11 +83,12 @@ def versions() -> dict[str, str]:
 # What a resumed run may change: how long it trains, how it logs, evaluates and
 # checkpoints, and how it is laid out on devices. ``parallel.data`` only changes the
 # sharding of the batches (the state is replicated and restores onto any mesh; batches
-# are a function of (seed, step)), and ``data.stream`` only how the same file is read.
+# are a function of (seed, step)), and ``data.stream`` only how the same file is read;
+# ``distributed`` is how the run is launched (a run resumes on any number of processes).
 # Everything else shapes the saved state or what it means, and is refused.
 RESUMABLE = ("name", "train.steps", "train.steps_per_call", "train.log_every", "train.eval_every",
              "train.checkpoint_every", "train.keep_checkpoints", "train.progress", "train.plots",
-             "evaluation", "parallel.data", "data.stream")
+             "evaluation", "parallel.data", "data.stream", "distributed")
 
 _WHAT = {"model": "the model (the shapes of its parameters)", "pde": "the PDE", "data": "the data",
          "objective": "the objective", "optimizer": "the optimizer (its state and learning rate)",
@@ -133,7 +135,11 @@ def checkpoint_steps(directory: Path) -> list[int]:
 
 
 def save_model(path: Path, model: Any) -> None:
-    shutil.rmtree(path, ignore_errors=True)  # a resumed run replaces the model it had
+    """Write ``model``'s arrays to ``path`` (replacing what is there). In a multi-process run
+    every process calls this with global arrays; process 0 removes the old model."""
+    if jax.process_index() == 0:
+        shutil.rmtree(path, ignore_errors=True)  # a resumed run replaces the model it had
+    barrier("save-model")
     ckpt = Checkpointer(path, keep=1)
     try:
         ckpt.save(0, eqx.filter(model, eqx.is_array), {"kind": "model"})

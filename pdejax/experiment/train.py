@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from .._runlock import RUN_LOCK
 from .._signals import fault_point
 from ..config.errors import ConfigError
 from ..config.loading import load_config, to_yaml
+from ..config.schema import DistributedConfig, ExperimentConfig
+from ..parallel.distributed import agree_on_error, barrier, global_copy, is_main_process, local_copy
 from ..training import Checkpointer, JsonlLogger, fit
 from .build import ConfigSource, _build, precision
 from .rundir import claim_run_directory
@@ -54,6 +58,13 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
 
     The run computes in its config's dtype (``jax.enable_x64`` for this call only).
 
+    Multi-process runs: call this in every process of a run started with
+    :func:`pdejax.parallel.initialize` (``pdejax train`` does both); this function starts
+    nothing itself. Every process computes; process 0 alone holds the directory's lock
+    and writes the config, metrics, plots, model and summary (checkpoints and the model
+    are written through orbax's multi-host path by all). Each process returns the run,
+    with ``summary`` written by process 0 only (the others' holds no evaluation report).
+
     Returns:
         The finished :class:`Run`. Raises ConfigError for bad input (before anything is
         written), ``NonFiniteLoss`` or ``Interrupted`` (after saving what is safe).
@@ -63,6 +74,28 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
         run = pdejax.train("pinn/burgers.yaml", ["train.steps=2000"])
         run.summary["rel_l2"]
     """
+    stack = contextlib.ExitStack()
+    error = None
+    try:  # every process checks the same things; process 0 alone looks into and claims the directory
+        cfg, directory = _prepare(config, overrides, run_dir, resume, imports, restart)
+        if is_main_process():
+            stack.enter_context(claim_run_directory(directory, resume=resume is not None,
+                                                    process_index=jax.process_index()))
+    except ConfigError as err:
+        error = err
+    try:
+        agree_on_error(error, "--run-dir" if resume is None else "--resume")  # all start, or none
+    except BaseException:
+        stack.__exit__(*sys.exc_info())  # process 0 lets go of (and cleans) the directory it claimed
+        raise
+    with stack, precision(cfg):
+        fault_point("train:after_lock")
+        return _train(cfg, directory, resume is not None and not restart, progress, restart=restart)
+
+
+def _prepare(config, overrides, run_dir, resume, imports, restart) -> tuple[ExperimentConfig, Path]:
+    """The validated config and the run directory, checked (before anything is written)."""
+    main = is_main_process()
     if restart and resume is None:
         raise ConfigError("--restart", True, "used with --resume RUN_DIR")
     if resume is not None:
@@ -82,13 +115,29 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
         if config is None:
             raise ConfigError("config", None, "a config file, mapping or ExperimentConfig")
         cfg = load_config(config, overrides, imports=imports)
+        if run_dir is None and jax.process_count() > 1:  # each process would stamp its own
+            raise ConfigError("--run-dir", None, "a run directory shared by every process of a multi-process run "
+                              "(the default runs/<name>-<timestamp> differs between processes)")
         directory = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name)
-        if directory.exists() and any(p.name != RUN_LOCK for p in directory.iterdir()):
+        # The other processes leave the directory to process 0 (which may be creating it already).
+        if main and directory.exists() and any(p.name != RUN_LOCK for p in directory.iterdir()):
             raise ConfigError("--run-dir", str(directory),
                               "a new or empty directory (use --resume to continue an existing run)")
-    with claim_run_directory(directory, resume=resume is not None), precision(cfg):
-        fault_point("train:after_lock")
-        return _train(cfg, directory, resume is not None and not restart, progress, restart=restart)
+    check_processes(cfg)
+    return cfg, directory
+
+
+def check_processes(cfg: ExperimentConfig) -> None:
+    """ConfigError where the config's ``distributed`` or ``parallel`` section does not fit the
+    processes JAX runs on (checked before anything is compiled or written)."""
+    n = jax.process_count()
+    want = cfg.distributed.num_processes
+    if want is not None and want != n:
+        raise ConfigError("distributed.num_processes", want, f"{n}, the number of processes JAX was started with: "
+                          "start them with pdejax train (or pdejax.parallel.initialize) first")
+    if n > 1 and cfg.parallel.data not in (-1, jax.device_count()):
+        raise ConfigError("parallel.data", cfg.parallel.data, f"-1 or {jax.device_count()} in a run of {n} "
+                          f"processes: the data axis spans every process's devices ({jax.device_count()})")
 
 
 def _no_checkpoint(directory: Path) -> ConfigError:
@@ -101,16 +150,23 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart
     exp = _build(cfg)
     fault_point("train:after_build")
     method = exp.method
-    directory.mkdir(parents=True, exist_ok=True)
+    main = is_main_process()  # the one writer of the run's files (orbax's aside)
+    if main:
+        directory.mkdir(parents=True, exist_ok=True)
     metrics_path = directory / "metrics.jsonl"
+    # The launch (coordinator, process ids) is not part of the run: resuming in another
+    # layout must not inherit it.
+    recorded = cfg.model_copy(update={"distributed": DistributedConfig()})
 
     def start(resumed_from: int | None) -> None:
         # A resume records its config and trims the metrics only once the state restored:
         # a resume that cannot start leaves the run as it was.
         if resume and resumed_from is None:  # numbered folders, but none orbax recognises
             raise _no_checkpoint(directory)
+        if not main:
+            return
         (directory / "summary.json").unlink(missing_ok=True)
-        write_text_atomic(directory / "config.yaml", to_yaml(cfg))
+        write_text_atomic(directory / "config.yaml", to_yaml(recorded))
         if resumed_from is not None:
             kept = [r for r in read_history(metrics_path) if r["step"] <= resumed_from]
             write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
@@ -122,6 +178,7 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart
 
     if not resume:
         start(None)
+    barrier("run-directory")  # process 0 made the directory before orbax writes into it
     checkpointer = Checkpointer(directory / "checkpoints", keep=cfg.train.keep_checkpoints)
     fault_point("train:after_config")
     try:
@@ -130,21 +187,24 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart
                      log_every=cfg.train.log_every, eval_every=cfg.train.eval_every, checkpointer=checkpointer,
                      checkpoint_every=cfg.train.checkpoint_every, resume=resume, mesh=exp.mesh,
                      on_start=start if resume else None,
-                     loggers=[JsonlLogger(metrics_path)],
-                     progress=cfg.train.progress if progress is None else progress)
+                     loggers=[JsonlLogger(metrics_path)] if main else [],
+                     progress=main and (cfg.train.progress if progress is None else progress))
     finally:
         checkpointer.close()
-    history = read_history(metrics_path)
+    history = read_history(metrics_path) if main else result.history
+    # Orbax writes the model once from every process's global (replicated) arrays; the
+    # host (plots, report, the returned run) uses this process's replica.
     model = method.physical(result.model)
-    save_model(directory / "model", model)
-    plots_dir = directory / "plots" if cfg.train.plots else None
+    save_model(directory / "model", global_copy(model, _replicated(exp.mesh)))
+    model, trained = local_copy(model), local_copy(result.model)
+    plots_dir = directory / "plots" if cfg.train.plots and main else None
     if plots_dir is not None:
         plots_dir.mkdir(parents=True, exist_ok=True)
         if history:
             from ..plots import plot_losses
 
             plot_losses(history, plots_dir / "loss.png")
-    report = method.evaluator.report(result.model, plots_dir) if method.evaluator is not None else {}
+    report = method.evaluator.report(trained, plots_dir) if method.evaluator is not None and main else {}
     last = history[-1] if history else {}
     summary = {
         "name": cfg.name,
@@ -156,6 +216,7 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart
         **result.metrics,
         "metrics": result.metrics,
         "device_count": exp.mesh.size,
+        "process_count": jax.process_count(),
         "platform": jax.devices()[0].platform,
         "dtype": cfg.dtype,
         "resumed_from": result.resumed_from,
@@ -163,5 +224,12 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart
         "notes": result.notes + report.get("notes", []),
         "versions": versions(),
     }
-    write_json_atomic(directory / "summary.json", summary)
+    if main:
+        write_json_atomic(directory / "summary.json", summary)
     return Run(directory, cfg, model, summary, history)
+
+
+def _replicated(mesh):
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    return NamedSharding(mesh, PartitionSpec())

@@ -4,6 +4,10 @@ Saves are atomic (orbax writes to a temporary directory and renames it when comp
 so a kill mid-save leaves the previous checkpoints intact; only the newest ``keep``
 are kept. States are pytrees of arrays (``eqx.partition(model, eqx.is_array)``);
 restoring needs an abstract target with the same structure, then ``eqx.combine``.
+
+In a multi-process run every process makes the same calls (orbax's multi-host path:
+process 0 writes the metadata and each replicated array once, all wait for each other);
+restore into targets whose shardings span the global mesh.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from ..parallel.distributed import broadcast
 
 for _name in ("absl", "orbax"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -113,13 +119,17 @@ class Checkpointer:
 
     def set_aside(self, step: int) -> Path:
         """Move checkpoint ``step`` (a damaged one) to ``<directory>.damaged/<step>[.n]``
-        so the step can be saved again; returns where it went."""
+        so the step can be saved again; returns where it went. In a multi-process run
+        every process calls this; process 0 moves it."""
         aside = self.directory.with_name(self.directory.name + ".damaged")
-        aside.mkdir(parents=True, exist_ok=True)
-        dest, n = aside / str(step), 1
-        while dest.exists():
-            dest, n = aside / f"{step}.{n}", n + 1
-        os.replace(self.directory / str(step), dest)
+        dest = None
+        if jax.process_index() == 0:
+            aside.mkdir(parents=True, exist_ok=True)
+            dest, n = aside / str(step), 1
+            while dest.exists():
+                dest, n = aside / f"{step}.{n}", n + 1
+            os.replace(self.directory / str(step), dest)
+        dest = Path(broadcast(None if dest is None else str(dest), "checkpoint-set-aside"))
         self._manager.reload()
         return dest
 

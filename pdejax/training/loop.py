@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import signal
 import sys
@@ -20,6 +21,7 @@ from .._signals import catch_signals, fault_point
 from ..config.errors import ConfigError
 from ..objectives import AbstractObjective
 from ..parallel import data_mesh
+from ..parallel.distributed import broadcast, gather, host_value, is_main_process, local_copy
 from .checkpoint import Checkpointer
 from .combiners import GradientCombiner, fixed
 from .evaluation import AbstractEvaluator
@@ -109,12 +111,19 @@ class Schedule:
         """
         notes: list[str] = []
         skipped: list[int] = []
-        for step in reversed(checkpointer.all_steps()):
+        # Every process tries the same checkpoints (process 0's list) and skips one that
+        # fails to restore in any process: all resume from the same step.
+        for step in reversed(broadcast(checkpointer.all_steps(), "resume-steps")):
             try:
                 state, i = self.restore(checkpointer, step)
+                failure = None
             except _DAMAGED as err:
-                reason = " ".join(str(err).split())
-                notes.append(f"checkpoint {step} skipped: {type(err).__name__}: "
+                failure = err
+            failures = gather(None if failure is None else [type(failure).__name__, str(failure)], "resume-restored")
+            failed = next((f for f in failures if f is not None), None)
+            if failed is not None:
+                reason = " ".join(failed[1].split())
+                notes.append(f"checkpoint {step} skipped: {failed[0]}: "
                              f"{reason[:200] + '...' if len(reason) > 200 else reason}")
                 skipped.append(step)
                 continue
@@ -164,11 +173,13 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
     total = schedule.ends[-1] if schedule.ends else 0
     resumed_from = None
     notes: list[str] = []
-    if resume and checkpointer is not None and checkpointer.latest_step() is not None:
+    latest = checkpointer.latest_step() if resume and checkpointer is not None else None
+    if broadcast(latest, "resume-latest") is not None:
         state, phase_idx, notes = schedule.restore_readable(checkpointer)
-        for note in notes:
-            print(f"pdejax: {note}", file=sys.stderr)
-        resumed_from = int(state.step)
+        if is_main_process():
+            for note in notes:
+                print(f"pdejax: {note}", file=sys.stderr)
+        resumed_from = int(host_value(state.step))
     else:
         state, phase_idx = schedule.initial(), 0
     if on_start is not None:
@@ -180,7 +191,8 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
     metrics: dict[str, float] = {}
 
     def evaluate(i: int, state: TrainState) -> dict[str, float]:
-        return evaluator(schedule.steps[i].evaluation_model(state)) if evaluator is not None else {}
+        # On this process's replica of the model: the same numbers in every process, no collectives.
+        return evaluator(local_copy(schedule.steps[i].evaluation_model(state))) if evaluator is not None else {}
 
     def save(step: int, i: int):
         if checkpointer is not None:
@@ -188,7 +200,8 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
                               {"step": step, "phase": i, "phase_name": type(schedule.phases[i]).__name__})
             fault_point(f"train:after_checkpoint:{step}")
 
-    step = int(state.step)
+    step = int(host_value(state.step))
+    multiprocess = jax.process_count() > 1
     t_start = time.perf_counter()
     bar = tqdm(total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
                mininterval=0.5, desc="train")
@@ -201,16 +214,20 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
                 while step < end:
                     n = min(steps_per_call - step % steps_per_call, end - step)
                     t0 = time.perf_counter()
-                    fed = host.get(step, n) if host is not None else None
+                    fed = _feed(host, runner, step, n) if host is not None else None
                     if (phase_idx, n) not in compiled:
                         t_c = time.perf_counter()
                         compiled[(phase_idx, n)] = runner.compile(state, fed, n)
                         compile_s += time.perf_counter() - t_c
                     state, logs = compiled[(phase_idx, n)](state, fed)
-                    logs = jax.device_get(logs)
+                    logs = host_value(logs)
                     last = logs.pop("last", {})
                     prev, step = step, step + n
                     _check_finite(logs, last, prev)
+                    if multiprocess:  # a signal to any process stops all, at the same step
+                        signums = [s for s in gather(received[0] if received else None, "signals") if s is not None]
+                        if signums and not received:
+                            received.append(signums[0])
                     dt = time.perf_counter() - t0
                     bar.update(n)
                     bar.set_postfix(loss=f"{logs['loss'][-1]:.3e}", steps_s=f"{n / dt:.0f}")
@@ -258,6 +275,18 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
     return FitResult(model=schedule.steps[last_idx].evaluation_model(state), state=state, history=history,
                      metrics=metrics, steps=step, wall_s=time.perf_counter() - t_start, compile_s=compile_s,
                      resumed_from=resumed_from, notes=notes)
+
+
+def _feed(host: Any, runner: Step, step: int, n: int) -> Any:
+    """The host batches of steps ``[step, step + n)``; in a multi-process run only this
+    process's rows are read where the source can (``get(..., rows=...)``), and the global
+    arrays are assembled here."""
+    if jax.process_count() == 1:
+        return host.get(step, n)
+    size = getattr(host, "batch_size", None)
+    if isinstance(size, int) and "rows" in inspect.signature(host.get).parameters:
+        return runner.put_batches(host.get(step, n, rows=runner.local_rows(size)), global_batch=size)
+    return runner.put_batches(host.get(step, n))
 
 
 def _check_finite(per_step: Mapping[str, np.ndarray], last: Mapping[str, np.ndarray], first_step: int):

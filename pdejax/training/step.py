@@ -30,6 +30,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import optax.contrib
 from jax.sharding import Mesh, NamedSharding
@@ -136,10 +137,40 @@ class Step:
         """
         return self._compiled(self.put_batches(batches), state, n)
 
-    def put_batches(self, batches: Any) -> Any:
+    def put_batches(self, batches: Any, global_batch: int | None = None) -> Any:
+        """Host batches, leaves ``(n, batch, ...)``, on the devices, sharded along ``data``.
+
+        In a multi-process run each process gives either the whole global batch
+        (``global_batch=None``; it keeps its own rows, :meth:`local_rows`) or only its
+        rows of a global batch of ``global_batch`` samples; the global array is assembled
+        with ``jax.make_array_from_process_local_data``. Arrays already on the devices pass.
+        """
         if batches is None:
             return None
-        return jax.tree.map(lambda x: jax.device_put(x, self._fed), batches)
+        if jax.process_count() == 1:
+            return jax.tree.map(lambda x: jax.device_put(x, self._fed), batches)
+
+        def leaf(x):
+            if isinstance(x, jax.Array) and not x.is_fully_addressable:
+                return x
+            x = np.asarray(x)
+            size = x.shape[1] if global_batch is None else global_batch
+            if global_batch is None:
+                x = x[:, self.local_rows(size)]
+            return jax.make_array_from_process_local_data(self._fed, x, (x.shape[0], size, *x.shape[2:]))
+
+        return jax.tree.map(leaf, batches)
+
+    def local_rows(self, batch_size: int) -> slice:
+        """The rows of a global batch of ``batch_size`` samples that this process feeds
+        (all of them in a single process): its devices' shards along ``data``, contiguous."""
+        shards = {(s[1].start or 0, batch_size if s[1].stop is None else s[1].stop)
+                  for s in self._fed.addressable_devices_indices_map((1, batch_size)).values()}
+        lo, hi = min(a for a, _ in shards), max(b for _, b in shards)
+        if sum(b - a for a, b in shards) != hi - lo:
+            raise ValueError(f"this process's devices hold non-contiguous rows {sorted(shards)} of the batch; "
+                             "order the mesh's devices by process")
+        return slice(lo, hi)
 
     def compile(self, state: TrainState, batches: Any = None, n: int = 1) -> Callable[[TrainState, Any], Any]:
         """Compile ahead of time for states and batches shaped like these:
