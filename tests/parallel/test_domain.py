@@ -21,7 +21,7 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from pdejax.models import FNO, SpectralConv, UNet, apply_batch
+from pdejax.models import FNO, SpectralConv, apply_batch
 from pdejax.parallel import fft as pfft
 from pdejax.parallel.mesh import data_mesh, make_mesh
 from pdejax.spectral import ETDRK4, FourierGrid, rollout
@@ -127,7 +127,7 @@ FNO_CASES = {1: ((3,), (16,)), 2: ((3, 2), (8, 12)), 3: ((2, 2, 2), (8, 4, 6))}
 @pytest.mark.parametrize("dim", [1, 2, 3])
 def test_sharded_fno_equals_unsharded_float64(dim, x64):
     modes, grid = FNO_CASES[dim]
-    fno = FNO(2, 1, modes, width=4, n_layers=2, projection=4, key=key(dim))
+    fno = FNO(2, 1, modes, width=4, n_layers=1, projection=4, key=key(dim))
     x = jnp.asarray(np.random.default_rng(dim).normal(size=(4, 2, *grid)))
     y, g = forward_and_gradient(fno, x)
     for mesh_shape in MESHES:
@@ -138,12 +138,12 @@ def test_sharded_fno_equals_unsharded_float64(dim, x64):
         assert sharded_over(ys, 2) == "space" or mesh_shape[1] == 1
         assert relative(ys, y) <= 1e-12, mesh_shape
         assert relative(gs, g) <= 1e-12, mesh_shape
-    one = jax.jit(lambda x: sharded(x))(xs[0])  # one sample, no data axis (noqa: the last mesh)
-    assert relative(one, y[0]) <= 1e-12
+        if mesh_shape == (1, 4):  # one sample, no batch axis
+            assert relative(eqx.filter_jit(lambda m, x: m(x))(sharded, xs[0]), y[0]) <= 1e-12
 
 
 def test_sharded_fno_equals_unsharded_float32_with_padding_and_channel_mlp():
-    fno = FNO(2, 1, (2, 2, 2), width=4, n_layers=2, projection=4, padding=(4, 0, 2), channel_mlp=0.5, key=key())
+    fno = FNO(2, 1, (2, 2, 2), width=4, n_layers=1, projection=4, padding=(4, 0, 2), channel_mlp=0.5, key=key())
     x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 2, 8, 4, 6)), jnp.float32)
     y, g = forward_and_gradient(fno, x)
     mesh = make_mesh(2, 2)
@@ -219,16 +219,15 @@ def test_fno3d_per_device_memory_falls_as_one_over_the_space_shards():
 
 
 def test_remat_gives_the_same_gradient_with_less_memory(x64):
-    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3, 32, 32)))
+    """FNO here; the U-Net's remat is tested in tests/models/test_unet.py."""
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3, 16, 16)))
     mesh = make_mesh(1, 1, devices=jax.devices()[:1])
-    for make in (lambda remat: FNO(3, 1, (4, 4), width=8, n_layers=3, projection=8, remat=remat, key=key()),
-                 lambda remat: UNet(3, 1, 2, width=4, levels=1, remat=remat, key=key())):
-        models = make(False), make(True)
-        steps = [compile_step(m, x.shape, mesh, x.dtype) for m in models]
-        grads = [step(eqx.filter(m, is_param), x) for step, m in zip(steps, models)]
-        assert relative(grads[1], grads[0]) <= 1e-12
-        temp = [memory(step)[0] for step in steps]
-        assert temp[1] < 0.85 * temp[0], temp
+    models = [FNO(3, 1, (4, 4), width=8, n_layers=2, projection=8, remat=remat, key=key()) for remat in (False, True)]
+    steps = [compile_step(m, x.shape, mesh, x.dtype) for m in models]
+    grads = [step(eqx.filter(m, is_param), x) for step, m in zip(steps, models)]
+    assert relative(grads[1], grads[0]) <= 1e-12
+    temp = [memory(step)[0] for step in steps]
+    assert temp[1] < 0.8 * temp[0], temp  # 0.64 at the time of writing
 
 
 def test_bfloat16_fno_transforms_in_float32_and_is_close_to_float32():
