@@ -49,7 +49,7 @@ def _symbol(pde: PDE, grid: FourierGrid, terms: dict, dtype=None) -> np.ndarray:
     return symbol(pde, grid, terms)
 
 
-def linear_symbol(pde: PDE, grid: FourierGrid, dtype=None) -> Array:
+def linear_symbol(pde: PDE, grid: FourierGrid, dtype=None) -> np.ndarray:
     """Fourier symbol of each evolving field's linear terms in itself, shape
     ``(n_evolving, *rfft shape)``; real when every term is of even order."""
     if pde.second_order:

@@ -62,14 +62,15 @@ def symbol(pde: PDE, grid: FourierGrid, terms: dict) -> np.ndarray:
     return sym
 
 
-def _in_terms_of_state(pde: PDE, grid: FourierGrid) -> dict[str, list[tuple[int, np.ndarray]]]:
-    """Each field's spectrum as ``Σ_i c_i v̂_i`` over the evolving fields: ``[(i, c_i)]``.
+def _in_terms_of_state(pde: PDE, grid: FourierGrid) -> dict[str, list[tuple[int, np.ndarray | None]]]:
+    """Each field's spectrum as ``Σ_i c_i v̂_i`` over the evolving fields: ``[(i, c_i)]``
+    (``c_i`` None: an evolving field, itself).
 
     A constraint ``0 = S ĉ + Σ_j K_j v̂_j`` gives ``ĉ = -Σ_j (K_j / S) v̂_j`` where ``S ≠ 0``
     (modes with ``S = 0``, such as the mean of a stream function, are 0).
     """
     evolving = {f: i for i, f in enumerate(pde.evolving)}
-    out: dict[str, list[tuple[int, np.ndarray]]] = {f: [(i, None)] for f, i in evolving.items()}
+    out: dict[str, list[tuple[int, np.ndarray | None]]] = {f: [(i, None)] for f, i in evolving.items()}
     if not pde.constraints:
         return out
     rec = RecordingFields(pde.fields, pde.domain.coords, {c: jnp.zeros(()) for c in pde.domain.point_names})
