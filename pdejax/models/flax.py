@@ -16,7 +16,10 @@ In a config (``model.name: flax``)::
       input_shape: null               # one sample's shape for Linen's init; default (in_size,)
 
 ``module`` names an ``nnx.Module`` or ``linen.Module`` subclass, or a function returning an
-instance of one. A constructor parameter (NNX) or dataclass field (Linen) called ``in_size``
+instance of one. A relative file is first looked up among the files that ``imports:`` (or
+``--import``) loaded, which resolve against the config's directory, so a resumed run and
+``pdejax.load_run`` find it from any working directory; otherwise it resolves against the
+working directory. A constructor parameter (NNX) or dataclass field (Linen) called ``in_size``
 or ``out_size`` receives the run's value unless ``args`` sets it; an NNX constructor's
 ``rngs`` parameter receives ``nnx.Rngs`` seeded with the run's model key.
 
@@ -101,21 +104,26 @@ class NNXModel(eqx.Module):
     state_def: Any = eqx.field(static=True)
     state_keys: tuple[tuple[int, str], ...] = eqx.field(static=True)
 
-    def to_nnx(self, *, trainable_state: bool = True) -> Any:
-        """The NNX module holding this model's arrays (a new object each call)."""
+    def to_nnx(self) -> Any:
+        """The NNX module holding this model's arrays (a new object each call), e.g. the
+        trained network for Flax code."""
+        return self._merge(stop_state_gradient=False)
+
+    def _merge(self, *, stop_state_gradient: bool) -> Any:
         from flax import nnx
 
         params = jax.tree.unflatten(self.param_def, jax.tree.leaves(self.params))
         leaves = jax.tree.leaves(self.state)
-        if not trainable_state:
+        if stop_state_gradient:
             leaves = [jax.lax.stop_gradient(a) for a in leaves]
         for i, impl in self.state_keys:
             leaves[i] = jax.random.wrap_key_data(leaves[i], impl=impl)
         return nnx.merge(self.graphdef, params, jax.tree.unflatten(self.state_def, leaves))
 
     def __call__(self, x: Array, *args: Any, **kwargs: Any) -> Any:
-        """The NNX module applied to ``x`` (one sample, as the module expects it)."""
-        return self.to_nnx(trainable_state=False)(x, *args, **kwargs)
+        """The NNX module applied to ``x`` (one sample, as the module expects it); the
+        non-parameter variables get no gradient."""
+        return self._merge(stop_state_gradient=True)(x, *args, **kwargs)
 
 
 class LinenModel(eqx.Module):
