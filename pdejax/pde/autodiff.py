@@ -28,7 +28,7 @@ def _unit(n: int, i: int, dtype) -> Array:
     return jnp.zeros((n,), dtype).at[i].set(1)
 
 
-def directional_tower(fn: PointFn, point: Array, direction: Array, order: int,
+def directional_tower(fn: PointFn, point: Float[Array, " dim"], direction: Float[Array, " dim"], order: int,
                       mode: Mode = "auto") -> list[Array]:
     """``[fn, D fn, D² fn, ..., D^order fn]`` at ``point`` along ``direction``."""
     if mode == "auto":

@@ -29,7 +29,8 @@ ScoreFn = Callable[[Float[Array, "n d"]], Float[Array, " n"]]
 SAMPLERS = Registry("sampler", provided=("lower", "upper", "n"))
 
 
-def uniform_in_box(key: PRNGKeyArray, n: int, lower: Array, upper: Array) -> Float[Array, "n d"]:
+def uniform_in_box(key: PRNGKeyArray, n: int, lower: Float[Array, " d"],
+                   upper: Float[Array, " d"]) -> Float[Array, "n d"]:
     """``n`` points uniformly distributed in the box ``[lower, upper]``."""
     return jax.random.uniform(key, (n, lower.shape[0]), lower.dtype, lower, upper)
 
