@@ -51,6 +51,37 @@ class LinenMLP(nn.Module):
         return nn.Dense(self.out_size)(x)
 
 
+def _even(x):
+    if x.shape[-1] % 2:
+        raise ValueError(f"grid of {x.shape[-1]} points: these operators need an even number")
+
+
+class NNXConvOperator(nnx.Module):
+    """A small convolutional operator on one sample, channels first: ``(in_size, n) -> (out_size, n)``,
+    circular padding (any even ``n``)."""
+
+    def __init__(self, in_size: int, out_size: int, *, width: int = 8, rngs: nnx.Rngs):
+        self.lift = nnx.Conv(in_size, width, kernel_size=(3,), padding="CIRCULAR", rngs=rngs)
+        self.project = nnx.Conv(width, out_size, kernel_size=(1,), rngs=rngs)
+
+    def __call__(self, x):
+        _even(x)
+        return self.project(jnp.tanh(self.lift(x.T))).T  # Flax convolutions are channels last
+
+
+class LinenConvOperator(nn.Module):
+    """The Linen version of :class:`NNXConvOperator` (its input shape comes from ``model.input_shape``)."""
+
+    out_size: int
+    width: int = 8
+
+    @nn.compact
+    def __call__(self, x):
+        _even(x)
+        y = jnp.tanh(nn.Conv(self.width, kernel_size=(3,), padding="CIRCULAR")(x.T))
+        return nn.Conv(self.out_size, kernel_size=(1,))(y).T
+
+
 def nnx_mlp(in_size: int, out_size: int, *, rngs: nnx.Rngs, width: int = 8) -> NNXMLP:
     """A factory function instead of a class."""
     return NNXMLP(in_size, out_size, width=width, depth=1, rngs=rngs)

@@ -34,6 +34,7 @@ from pdejax.training import Checkpointer
 
 # Registered models that are not operators on grids: pointwise networks for PINNs, each
 # with a PointCase below (a point's features (in,) -> (out,)).
+FLAX_NETS = Path(__file__).with_name("flax_nets.py")  # users' Flax networks (model name "flax")
 NOT_OPERATORS = {"mlp", "fourier_mlp", "modified_mlp", "pirate_net", "kan", "pinnsformer", "flax"}
 
 
@@ -96,9 +97,21 @@ CASES = [
          other_grid=(40,), bad_grid=(4,)),
     Case("fno-2d", "fno", {"modes": [3, 3], "width": 6, "n_layers": 1, "projection": 8}, 1, 2, (8, 8),
          other_grid=(12, 16), bad_grid=(4, 8)),
+    # users' Flax operators through the adapter (pdejax/models/flax.py); input_shape: one sample's shape
+    Case("flax-nnx-conv-1d", "flax", {"module": f"{FLAX_NETS}:NNXConvOperator", "input_shape": [2, 16]}, 2, 3, (16,),
+         other_grid=(12,), bad_grid=(9,)),
+    Case("flax-linen-conv-1d", "flax", {"module": f"{FLAX_NETS}:LinenConvOperator", "input_shape": [2, 16]}, 2, 3,
+         (16,), other_grid=(12,), bad_grid=(9,)),
 ]
+_NEEDS_FLAX = pytest.mark.skipif(importlib.util.find_spec("flax") is None,
+                                 reason="flax is not installed (pip install 'pdejax[flax]')")
 
-cases = pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+
+def _flax_marked(cases_):
+    return [pytest.param(c, marks=_NEEDS_FLAX) if c.name == "flax" else c for c in cases_]
+
+
+cases = pytest.mark.parametrize("case", _flax_marked(CASES), ids=[c.id for c in CASES])
 _cache: dict[str, eqx.Module] = {}
 
 
@@ -266,7 +279,6 @@ def _open_gates(net):
 
 
 B = ".embedding.matrix"  # random Fourier features: frozen
-FLAX_NETS = Path(__file__).with_name("flax_nets.py")
 POINT_CASES = [
     PointCase("mlp-rwf", "mlp", {"width": 8, "depth": 2, "rwf": {"mean": 1.0, "std": 0.1}}),
     PointCase("fourier-mlp", "fourier_mlp", {"width": 8, "depth": 2, "n_features": 4}, frozen=(B,)),
@@ -283,11 +295,7 @@ POINT_CASES = [
               frozen=(".state['norm']['mean']", ".state['norm']['var']")),
     PointCase("flax-linen", "flax", {"module": f"{FLAX_NETS}:LinenMLP", "args": {"width": 8}}),
 ]
-_NEEDS_FLAX = pytest.mark.skipif(importlib.util.find_spec("flax") is None,
-                                 reason="flax is not installed (pip install 'pdejax[flax]')")
-point_cases = pytest.mark.parametrize(
-    "case", [pytest.param(c, marks=_NEEDS_FLAX) if c.name == "flax" else c for c in POINT_CASES],
-    ids=[c.id for c in POINT_CASES])
+point_cases = pytest.mark.parametrize("case", _flax_marked(POINT_CASES), ids=[c.id for c in POINT_CASES])
 
 
 def point_model_of(case: PointCase) -> eqx.Module:
