@@ -174,7 +174,8 @@ def from_nnx(module: Any, *, dtype: Any = None) -> NNXModel:
     pure_params, pure_state = nnx.to_pure_dict(params), nnx.to_pure_dict(state)
     # The pure dicts' leaf order is the State's (both sort the same keys): checked, since
     # to_nnx unflattens one with the other's structure.
-    if any(a is not b for a, b in zip(jax.tree.leaves(pure_params), param_leaves, strict=True)):
+    if any(a is not b and (a.shape, a.dtype) != (b.shape, b.dtype)
+           for a, b in zip(jax.tree.leaves(pure_params), param_leaves, strict=True)):
         raise ValueError("the NNX parameters' pure dict does not list them in the State's order")
     plain, keys = _plain_leaves(state_leaves)
     pure_state = jax.tree.unflatten(jax.tree.structure(pure_state), plain)
