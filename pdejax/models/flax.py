@@ -25,8 +25,10 @@ or ``out_size`` receives the run's value unless ``args`` sets it; an NNX constru
 
 Linen modules infer their parameter shapes from an example input: the adapter initialises
 them on zeros of shape ``input_shape``, by default ``(in_size,)`` — one point's
-coordinates, what a PINN network receives. Operator families pass the channel count as
-``in_size``, so a Linen operator needs ``input_shape: [channels, *grid]`` (one sample).
+coordinates, what a PINN network receives; with that default the adapter also checks that
+the network maps ``(in_size,)`` to ``(out_size,)``. Operator families pass the channel count
+as ``in_size``, so an operator (Linen or NNX) sets ``input_shape: [channels, *grid]`` (one
+sample, channels first).
 
 The Flax network is used as a pure function: variables other than parameters (batch
 statistics, RNG counters) are read but never updated and get no gradient; stochastic layers
