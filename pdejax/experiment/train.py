@@ -147,10 +147,20 @@ def _no_checkpoint(directory: Path) -> ConfigError:
 
 
 def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart: bool = False) -> Run:
-    exp = _build(cfg)
+    main = is_main_process()  # the one writer of the run's files (orbax's aside)
+    exp = error = None
+    if main or cfg.data is None or cfg.data.generate is None:
+        try:
+            exp = _build(cfg)
+        except ConfigError as err:
+            error = err
+    if cfg.data is not None and cfg.data.generate is not None:
+        agree_on_error(error, "build")  # process 0 generates a missing data file; the others wait
+    elif error is not None:
+        raise error
+    exp = exp if exp is not None else _build(cfg)
     fault_point("train:after_build")
     method = exp.method
-    main = is_main_process()  # the one writer of the run's files (orbax's aside)
     if main:
         directory.mkdir(parents=True, exist_ok=True)
     metrics_path = directory / "metrics.jsonl"

@@ -224,10 +224,10 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
                     last = logs.pop("last", {})
                     prev, step = step, step + n
                     _check_finite(logs, last, prev)
+                    signalled = received  # live: a signal during this call's logs stops after them
                     if multiprocess:  # a signal to any process stops all, at the same step
-                        signums = [s for s in gather(received[0] if received else None, "signals") if s is not None]
-                        if signums and not received:
-                            received.append(signums[0])
+                        signalled = [s for s in gather(received[0] if received else None, "signals")
+                                     if s is not None][:1]
                     dt = time.perf_counter() - t0
                     bar.update(n)
                     bar.set_postfix(loss=f"{logs['loss'][-1]:.3e}", steps_s=f"{n / dt:.0f}")
@@ -236,7 +236,7 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
                         notes.append(f"{type(phase).__name__} made no progress from step {prev}; "
                                      f"phase ended at step {step}")
                     finished = step == end or stalled
-                    if _crossed(prev, step, log_every) or finished or received:
+                    if _crossed(prev, step, log_every) or finished or signalled:
                         record = {"step": step, "phase": type(phase).__name__,
                                   **{k: float(v[-1]) for k, v in logs.items()},
                                   **{k: float(v) for k, v in last.items()},
@@ -252,10 +252,10 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
                             logger.log(record)
                     if _crossed(prev, step, checkpoint_every) or finished:
                         save(step, phase_idx)
-                    if received:
+                    if signalled:
                         if not (_crossed(prev, step, checkpoint_every) or finished):
                             save(step, phase_idx)
-                        raise Interrupted(received[0], step, checkpointer is not None)
+                        raise Interrupted(signalled[0], step, checkpointer is not None)
                     if stalled:
                         break
                 phase_idx += 1
