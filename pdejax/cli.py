@@ -168,16 +168,23 @@ def _start_devices(args: argparse.Namespace, config: str | None, overrides: list
     if args.cpu_devices is not None:
         if args.cpu_devices < 1:
             raise ConfigError("--cpu-devices", args.cpu_devices, "a positive number of CPU devices")
-        if xla_bridge.backends_are_initialized():  # only in-process use of main() after JAX started
-            raise ConfigError("--cpu-devices", args.cpu_devices, "a fresh process (JAX's devices already exist)")
         import jax
 
+        if xla_bridge.backends_are_initialized():  # in-process use of main() after JAX started
+            if jax.local_device_count() == args.cpu_devices and jax.local_devices()[0].platform == "cpu":
+                return _start_processes(args, config, overrides, imports)
+            raise ConfigError("--cpu-devices", args.cpu_devices, "a fresh process (JAX's devices already exist: "
+                              f"{jax.local_device_count()} {jax.local_devices()[0].platform} devices)")
         # One device per core, each computing on one thread: Eigen's own thread pool would
         # have each device's matrix products compete for every core.
         jax.config.update("jax_num_cpu_devices", args.cpu_devices)
         flags = os.environ.get("XLA_FLAGS", "")
         if "xla_cpu_multi_thread_eigen" not in flags:
             os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+    _start_processes(args, config, overrides, imports)
+
+
+def _start_processes(args: argparse.Namespace, config: str | None, overrides: list[str], imports: list[str]) -> None:
     cli = {"coordinator": args.coordinator, "num_processes": args.num_processes, "process_id": args.process_id}
     from .parallel.distributed import check_settings, detect_cluster, initialize
 
