@@ -195,7 +195,7 @@ def test_cpu_devices_is_checked():
     assert main(["train", "x.yaml", "--cpu-devices", "0"]) == 2
 
 
-def test_settings_are_checked_before_anything_starts(tmp_path):
+def test_settings_are_checked_before_anything_starts(tmp_path, capsys):
     for args, key in (({"coordinator": "node0", "num_processes": 2, "process_id": 0}, "coordinator"),
                       ({"coordinator": "node0:99999", "num_processes": 2, "process_id": 0}, "coordinator"),
                       ({"coordinator": "node0:1234", "num_processes": 2, "process_id": 2}, "process_id"),
@@ -212,12 +212,12 @@ def test_settings_are_checked_before_anything_starts(tmp_path):
         pdejax.train(tiny_config(distributed={"coordinator": "h:1", "num_processes": 2, "process_id": 0}),
                      run_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
-    # The CLI: exit 2, one line naming the option, before JAX starts.
-    proc = subprocess.run([sys.executable, "-m", "pdejax.cli", "train", "x.yaml", "--coordinator", "h:1",
-                           "--num-processes", "2", "--process-id", "5"], cwd=tmp_path, env=_env(),
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert "--process-id = 5 is invalid: expected 0 .. 1" in proc.stderr
+    # The CLI: exit 2, one line naming the option, before JAX's processes start.
+    from pdejax.cli import main
+
+    assert main(["train", "x.yaml", "--coordinator", "h:1", "--num-processes", "2", "--process-id", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--process-id = 5 is invalid: expected 0 .. 1" in err, err
     slurm = {"SLURM_JOB_ID": "1", "SLURM_STEP_NODELIST": "n1", "SLURM_NTASKS": "2", "SLURM_PROCID": "0",
              "SLURM_LOCALID": "0"}
     assert detect_cluster(slurm) == "slurm" and detect_cluster({**slurm, "SLURM_NTASKS": "1"}) is None
