@@ -162,6 +162,13 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
     is called once the state is ready, before the first step: a caller records what
     a resumed run changes there, so a resume that cannot start changes nothing.
 
+    Multi-process runs (after :func:`pdejax.parallel.initialize`): every process calls
+    ``fit`` with the same arguments and a mesh over every process's devices. Host
+    sources read only this process's rows of each global batch (``get(step, n, rows=...)``
+    where they accept it); logs and evaluations use the local replica of the replicated
+    state; every process restores the checkpoint process 0 picks; a signal to any process
+    stops all at the same step. Give loggers (and a progress bar) to process 0 only.
+
     Raises:
         ConfigError: ``resume`` and no checkpoint restores.
         NonFiniteLoss: a loss term is NaN/inf; nothing from that call is saved.
