@@ -17,6 +17,7 @@ Exit statuses:
   (under a file, not permitted) is bad input: 2.
 - 75 (``EX_TEMPFAIL``): another process of a multi-process run died (or its host); this
   one stopped too (within ``distributed.heartbeat_timeout`` seconds). Resume the run.
+  (Process 0 dying ends the others at once through JAX's own abort: 134.)
 - 130 / 143: SIGINT / SIGTERM. Training saves a checkpoint and can be resumed;
   ``data generate`` keeps the finished chunks. A new run interrupted before its first
   checkpoint leaves nothing behind (the same ``--run-dir`` works again). Further signals

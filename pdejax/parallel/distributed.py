@@ -12,7 +12,9 @@ sees every device (``jax.devices()``) but holds only its own (``jax.local_device
 
 On CPU the processes exchange data with gloo collectives over TCP. A process that dies
 makes the others stop within ``heartbeat_timeout`` seconds with a one-line error
-(:class:`Watchdog`) rather than wait forever in a collective.
+(:class:`Watchdog`) rather than wait forever in a collective. If it is process 0, which
+serves JAX's coordination service, JAX itself aborts the others at once ("Terminating
+process because the JAX distributed service detected fatal errors", SIGABRT).
 
 Nothing here is called by the library on its own: ``pdejax.train`` and ``fit`` run on
 whatever processes JAX was started with, and change no process-wide setting.
