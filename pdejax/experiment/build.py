@@ -17,7 +17,7 @@ from ..config.loading import load_config
 from ..config.schema import ExperimentConfig
 from ..methods import Context, Method, get_family
 from ..models.precision import get_policy
-from ..parallel import data_mesh
+from ..parallel import data_mesh, make_mesh
 from ..pde import PDE, PDES
 from ..training import COMBINERS, AbstractPhase, GradientCombiner, OptaxPhase, build_optimizer
 
@@ -71,14 +71,19 @@ def build(config: ConfigSource, overrides: Sequence[str] = (), *, imports: Seque
 def _build(cfg: ExperimentConfig) -> Experiment:
     pde = PDES.build(cfg.pde.name, cfg.pde.args, where="pde") if cfg.pde is not None else None
     try:
-        mesh = data_mesh(cfg.parallel.data)
+        space = cfg.parallel.space
+        mesh = data_mesh(cfg.parallel.data) if space == 1 else make_mesh(cfg.parallel.data, space)
     except ValueError as err:
-        raise ConfigError("parallel.data", cfg.parallel.data, str(err)) from None
+        key = "parallel.data" if cfg.parallel.space == 1 else "parallel.space"
+        raise ConfigError(key, cfg.parallel.data if key == "parallel.data" else cfg.parallel.space, str(err)) from None
     family = get_family(cfg.objective.name)
     if cfg.precision not in family.precisions:
         raise ConfigError("precision", cfg.precision, f"one of {', '.join(family.precisions)} for the "
                           f"{family.name!r} family (mixed precision is for families whose losses see only "
                           "model outputs, e.g. operator; derivatives of a PINN in bfloat16 are not accurate)")
+    if cfg.parallel.space > 1 and not family.domain_parallel:
+        raise ConfigError("parallel.space", cfg.parallel.space, f"1 for the {family.name!r} family (domain "
+                          "parallelism splits the grids of field batches: operator and autoregressive families)")
     policy = get_policy(cfg.precision, jnp.dtype(cfg.dtype))
     method = family.build(cfg, Context(pde, mesh, jnp.dtype(cfg.dtype), cfg.seed, policy))
     names = method.objective.loss_names

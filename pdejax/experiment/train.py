@@ -135,9 +135,11 @@ def check_processes(cfg: ExperimentConfig) -> None:
     if want is not None and want != n:
         raise ConfigError("distributed.num_processes", want, f"{n}, the number of processes JAX was started with: "
                           "start them with pdejax train (or pdejax.parallel.initialize) first")
-    if n > 1 and cfg.parallel.data not in (-1, jax.device_count()):
-        raise ConfigError("parallel.data", cfg.parallel.data, f"-1 or {jax.device_count()} in a run of {n} "
-                          f"processes: the data axis spans every process's devices ({jax.device_count()})")
+    space = cfg.parallel.space
+    if n > 1 and cfg.parallel.data != -1 and cfg.parallel.data * space != jax.device_count():
+        raise ConfigError("parallel.data", cfg.parallel.data, f"-1 or {jax.device_count() // space} in a run of {n} "
+                          f"processes: data x space (x {space}) spans every process's devices "
+                          f"({jax.device_count()})")
 
 
 def _no_checkpoint(directory: Path) -> ConfigError:

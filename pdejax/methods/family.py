@@ -81,6 +81,11 @@ class Context:
         return self.mesh.shape["data"]
 
     @property
+    def space_devices(self) -> int:
+        """Devices sharing each sample's grid (``parallel.space``; 1 without domain parallelism)."""
+        return int(dict(self.mesh.shape).get("space", 1))
+
+    @property
     def model_key(self) -> jax.Array:
         return jax.random.PRNGKey(self.seed + MODEL_SEED_OFFSET)
 
@@ -94,6 +99,11 @@ class Context:
         precision policy (:class:`~pdejax.models.precision.MixedPrecision`) when it is mixed."""
         model = MODELS.build(cfg.model.name, cfg.model.args, where="model", key=self.model_key,
                              dtype=jnp.dtype(self.dtype), in_size=in_size, out_size=out_size)
+        if self.space_devices > 1:
+            if not callable(getattr(model, "shard", None)):
+                raise ConfigError("parallel.space", self.space_devices, f"1 for model {cfg.model.name!r}: only "
+                                  "models with a shard(mesh) method (fno) can split a sample's grid over devices")
+            model = model.shard(self.mesh)
         policy = self.policy or get_policy("default", jnp.dtype(self.dtype))
         return MixedPrecision(model, policy) if policy.is_mixed else model
 
@@ -116,26 +126,31 @@ class Family:
     schema: type[ObjectiveSection]
     build: Builder
     precisions: tuple[str, ...] = ("default",)
+    domain_parallel: bool = False
 
 
 FAMILIES: dict[str, Family] = {}
 
 
 def register_family(name: str, schema: type[ObjectiveSection], *,
-                    precisions: tuple[str, ...] = ("default",)) -> Callable[[Builder], Builder]:
+                    precisions: tuple[str, ...] = ("default",),
+                    domain_parallel: bool = False) -> Callable[[Builder], Builder]:
     """Decorator registering ``builder(cfg, ctx) -> Method`` as family ``name``,
     configured by ``objective.name: <name>`` and validated by ``schema``.
 
     ``precisions``: the ``precision`` settings the family honours; a family that builds
     its model with :meth:`Context.build_model` and feeds the loss only the model's
     outputs can add ``"bf16"``. Others are refused before anything is built.
+    ``domain_parallel``: the family honours ``parallel.space > 1`` (its batches are fields
+    whose grids split over the ``space`` mesh axis, its objective says how many grid axes
+    they have: ``AbstractObjective.grid_axes``); otherwise such a config is refused.
     """
 
     def add(build: Builder) -> Builder:
         if name in FAMILIES and FAMILIES[name].build is not build:
             raise ValueError(f"method family {name!r} is already registered")
         register_objective(name, schema)
-        FAMILIES[name] = Family(name, schema, build, tuple(precisions))
+        FAMILIES[name] = Family(name, schema, build, tuple(precisions), domain_parallel)
         return build
 
     return add

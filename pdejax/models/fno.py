@@ -19,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..parallel import fft as pfft
-from ..parallel.mesh import SPACE
+from ..parallel.mesh import DATA, SPACE, axis_size
 from ..spectral import dft
 from .mlp import ACTIVATIONS
 from .registry import MODELS
@@ -204,8 +204,8 @@ class FNO(eqx.Module):
         grid = x.shape[2:]
         padded = tuple(n + p for n, p in zip(grid, self.padding))
         dft.check_grid(padded, self.modes)
-        if self.mesh is not None:
-            return self._sharded(x, data_axis=0)
+        if self.mesh is not None:  # a batch that does not split over `data` (a last test batch) is replicated
+            return self._sharded(x, data_axis=0 if x.shape[0] % axis_size(self.mesh, DATA) == 0 else None)
         if not dft.fits_matmul(padded, self.modes):
             return jax.vmap(self)(x)
         v = jnp.transpose(x, dft.to_reversed_axes(dim))  # (*reversed grid, batch, c_in)

@@ -56,6 +56,13 @@ class AbstractObjective(eqx.Module):
     def loss_names(self) -> tuple[str, ...]:
         """Names of the loss terms ``loss`` returns, in a fixed order."""
 
+    @property
+    def grid_axes(self) -> int:
+        """How many trailing axes of the batch's field leaves are grid axes (0: the batch holds
+        no fields, e.g. collocation points). With a ``space`` mesh axis, the training step
+        shards the first of them over ``space`` (domain parallelism), the batch over ``data``."""
+        return 0
+
     def point_residuals(self, batch: Any, key: PRNGKeyArray) -> dict[str, PointResidual]:
         """Optional: every loss term as residuals at single points, ``{term: PointResidual}``.
 

@@ -24,6 +24,7 @@ reproduces ``fit`` bitwise):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -46,15 +47,36 @@ from .state import TrainState
 EvalParams = Callable[[Any, Any], Any]  # (opt_state, params) -> params to evaluate
 
 
-def batch_constraint(mesh: Mesh) -> Callable[[Any], Any]:
-    """Shard every batch leaf whose leading axis splits over the mesh's ``data`` axis."""
-    n = mesh.shape["data"]
-    sharding = NamedSharding(mesh, P("data"))
+def batch_spec(mesh: Mesh, shape: tuple[int, ...], grid_axes: int = 0, lead: int = 0) -> P:
+    """How a batch leaf of ``shape`` is sharded: its batch axis (``lead``) along ``data`` where it
+    splits evenly; with a ``space`` mesh axis and ``grid_axes > 0``, a field leaf (at least
+    ``lead + grid_axes + 1`` axes) also has its first grid axis along ``space``.
+
+    >>> from pdejax.parallel import make_mesh
+    >>> mesh = make_mesh(data=1, space=1, devices=jax.devices()[:1])
+    >>> batch_spec(mesh, (8, 3, 64, 64), grid_axes=2), batch_spec(mesh, (8,), grid_axes=2)
+    (P('data', None, 'space', None), P('data',))
+    """
+    axes = dict(mesh.shape)
+    spec: list = [None] * len(shape)
+    if len(shape) > lead and shape[lead] % axes.get("data", 1) == 0:
+        spec[lead] = "data"
+    if "space" in axes and grid_axes and len(shape) >= lead + grid_axes + 1:
+        first = len(shape) - grid_axes
+        if shape[first] % axes["space"] == 0:
+            spec[first] = "space"
+    return P(*spec)
+
+
+def batch_constraint(mesh: Mesh, grid_axes: int = 0) -> Callable[[Any], Any]:
+    """Shard every batch leaf as :func:`batch_spec` says (the batch along ``data``; the grid
+    of field leaves along ``space`` too, where the mesh has that axis)."""
+    sized = dict(mesh.shape)
 
     def constrain(batch):
         def leaf(x):
-            if n > 1 and getattr(x, "ndim", 0) >= 1 and x.shape[0] % n == 0:
-                return jax.lax.with_sharding_constraint(x, sharding)
+            if getattr(x, "ndim", 0) >= 1 and math.prod(sized.values()) > 1:
+                return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, batch_spec(mesh, x.shape, grid_axes)))
             return x
 
         return jax.tree.map(leaf, batch)
@@ -85,7 +107,8 @@ class Step:
         self.eval_params = eval_params or schedule_free_eval_params
         self.term_grads = term_grads
         self.replicated = NamedSharding(mesh, P())
-        self._constrain = batch_constraint(mesh)
+        self.grid_axes = objective.grid_axes
+        self._constrain = batch_constraint(mesh, self.grid_axes)
         self._fed = NamedSharding(mesh, P(None, "data"))  # (steps, batch, ...): batch along data
         # Batches first, so that "all-except-first" donates the state but not the batches.
         self._compiled = eqx.filter_jit(lambda batches, state, n: self._scan(state, batches, n),
@@ -148,7 +171,7 @@ class Step:
         if batches is None:
             return None
         if jax.process_count() == 1:
-            return jax.tree.map(lambda x: jax.device_put(x, self._fed), batches)
+            return jax.tree.map(lambda x: jax.device_put(x, self.fed_sharding(np.shape(x))), batches)
 
         def leaf(x):
             if isinstance(x, jax.Array) and not x.is_fully_addressable:
@@ -157,9 +180,17 @@ class Step:
             size = x.shape[1] if global_batch is None else global_batch
             if global_batch is None:
                 x = x[:, self.local_rows(size)]
-            return jax.make_array_from_process_local_data(self._fed, x, (x.shape[0], size, *x.shape[2:]))
+            shape = (x.shape[0], size, *x.shape[2:])
+            return jax.make_array_from_process_local_data(self.fed_sharding(shape), x, shape)
 
         return jax.tree.map(leaf, batches)
+
+    def fed_sharding(self, shape: tuple[int, ...]) -> NamedSharding:
+        """The sharding of a fed leaf ``(steps, batch, ...)``: the batch along ``data`` and, for
+        fields under domain parallelism, the first grid axis along ``space`` (:func:`batch_spec`)."""
+        if self.grid_axes == 0 or "space" not in self.mesh.axis_names:
+            return self._fed
+        return NamedSharding(self.mesh, batch_spec(self.mesh, shape, self.grid_axes, lead=1))
 
     def local_rows(self, batch_size: int) -> slice:
         """The rows of a global batch of ``batch_size`` samples that this process feeds

@@ -298,3 +298,50 @@ def test_sharded_spectral_conv_is_the_plain_one(x64):
     mesh = make_mesh(2, 2)
     out = jax.jit(lambda c, v: c.shard(mesh).sharded(v))(conv, v)
     assert relative(out, jax.vmap(conv.channels_last)(v)) <= 1e-12
+
+
+def test_parallel_space_trains_an_operator_config_like_one_device(tmp_path, x64):
+    """``parallel.space: 2`` from a config: the step shards fed fields over (data, space) and the
+    FNO computes through the distributed FFT, with the numbers of a one-device run."""
+    import pdejax
+    from pdejax.data import generate
+    from pdejax.training.step import batch_spec
+    from tests.objectives.test_operator import HEAT, operator_config
+
+    generate({**HEAT, "dtype": "float64", "n_samples": 24}, tmp_path / "heat.h5", progress=False)
+    runs = {}
+    for name, parallel in {"one": {"data": 1}, "split": {"data": 2, "space": 2}}.items():
+        cfg = operator_config(tmp_path / "heat.h5", dtype="float64", parallel=parallel,
+                              data={"n_train": 16, "n_test": 8, "batch_size": 8},
+                              train={"steps": 20, "steps_per_call": 10, "eval_every": 20, "checkpoint_every": 20})
+        exp = pdejax.experiment.build(cfg)
+        if name == "split":
+            assert dict(exp.mesh.shape) == {"data": 2, "space": 2} and exp.method.model.mesh is exp.mesh
+            assert batch_spec(exp.mesh, (10, 8, 1, 32), exp.method.objective.grid_axes, lead=1) == \
+                P(None, "data", None, "space")
+        runs[name] = pdejax.train(cfg, run_dir=tmp_path / name, progress=False)
+    a, b = ([np.asarray(x) for x in jax.tree.leaves(eqx.filter(r.model, eqx.is_array))] for r in runs.values())
+    assert max(float(np.max(np.abs(x - y)) / (np.max(np.abs(x)) + 1e-300)) for x, y in zip(a, b)) < 1e-11
+    assert abs(runs["one"].summary["rel_l2"] - runs["split"].summary["rel_l2"]) < 1e-11
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"parallel": {"space": 3}}, "parallel.space"),                       # 32 points do not split in 3
+    ({"parallel": {"space": 2}, "model": {"name": "unet", "dim": 1, "width": 4, "levels": 1}}, "parallel.space"),
+])
+def test_parallel_space_refusals(tmp_path, change, key):
+    import pdejax
+    from pdejax.config import ConfigError
+    from pdejax.data import generate
+    from tests.conftest import tiny_config
+    from tests.objectives.test_operator import HEAT, operator_config
+
+    with pytest.raises(ConfigError) as err:  # a PINN has no grid to split
+        pdejax.experiment.build(tiny_config(parallel={"data": 1, "space": 2}))
+    assert err.value.key == "parallel.space"
+    generate({**HEAT, "n_samples": 12}, tmp_path / "heat.h5", progress=False)
+    cfg = operator_config(tmp_path / "heat.h5", data={"n_train": 8, "n_test": 4, "batch_size": 4}, **change)
+    cfg["parallel"] = {"data": 1, **change["parallel"]}
+    with pytest.raises(ConfigError) as err:
+        pdejax.experiment.build(cfg)
+    assert err.value.key == key

@@ -49,6 +49,11 @@ def _views(cfg: ExperimentConfig, ctx: Context, inputs, outputs) -> OperatorView
 
 
 def _model(cfg: ExperimentConfig, ctx: Context, in_size: int, out_size: int, views: OperatorViews) -> Any:
+    if ctx.space_devices > 1:
+        grid = views.grid_shape()
+        if grid[0] % ctx.space_devices:
+            raise ConfigError("parallel.space", ctx.space_devices, f"a divisor of the grid's first axis, "
+                              f"{grid[0]} points (the grid is {grid})")
     model = ctx.build_model(cfg, in_size, out_size)
     example = jax.ShapeDtypeStruct((in_size, *views.grid_shape()), ctx.dtype)
     try:
@@ -62,7 +67,7 @@ def _model(cfg: ExperimentConfig, ctx: Context, in_size: int, out_size: int, vie
     return model
 
 
-@register_family("operator", OperatorConfig, precisions=("default", "bf16"))
+@register_family("operator", OperatorConfig, precisions=("default", "bf16"), domain_parallel=True)
 def build_operator(cfg: ExperimentConfig, ctx: Context) -> Method:
     """Supervised pairs: ``data.input`` → ``data.output`` (+ PINO residual with ``physics_weight``)."""
     data_cfg, obj = cfg.data, cfg.objective
@@ -96,7 +101,7 @@ def build_operator(cfg: ExperimentConfig, ctx: Context) -> Method:
                   physical=objective.physical, weights=_physics_weight(obj, "physics_weight"))
 
 
-@register_family("autoregressive", AutoregressiveConfig, precisions=("default", "bf16"))
+@register_family("autoregressive", AutoregressiveConfig, precisions=("default", "bf16"), domain_parallel=True)
 def build_autoregressive(cfg: ExperimentConfig, ctx: Context) -> Method:
     """Next-step training on ``data.trajectory``, unrolled; evaluated by full rollouts."""
     data_cfg, obj = cfg.data, cfg.objective

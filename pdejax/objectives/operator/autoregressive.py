@@ -43,6 +43,10 @@ class AutoregressiveObjective(AbstractObjective):
     def loss_names(self) -> tuple[str, ...]:
         return ("data",) + (("physics",) if self.physics is not None else ())
 
+    @property
+    def grid_axes(self) -> int:
+        return self.norm.mean.ndim - 1
+
     def step_model(self, model: Any) -> NormalizedOperator:
         """The one-step operator in physical units: ``(history * fields, *grid) -> (fields, *grid)``."""
         return NormalizedOperator(model, self.norm.repeat(self.history), self.norm)

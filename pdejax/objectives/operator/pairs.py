@@ -42,6 +42,10 @@ class OperatorObjective(AbstractObjective):
     def loss_names(self) -> tuple[str, ...]:
         return ("data",) + (("physics",) if self.physics is not None else ()) + (("initial",) if self.initial else ())
 
+    @property
+    def grid_axes(self) -> int:
+        return self.input_norm.mean.ndim - 1
+
     def physical(self, model: Any) -> NormalizedOperator:
         """``model`` in physical units, through the normalisers."""
         return NormalizedOperator(model, self.input_norm, self.output_norm)
