@@ -21,9 +21,22 @@ with ``jax.vmap(model)`` instead, to show what that path is worth.
   with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``, which backs those buffers with
   transparent huge pages.)
 
+Every core of the CPU (``--cpu-devices N``, default the CPU count): the scanned step is
+also timed data-parallel over ``N`` CPU devices (``JAX_NUM_CPU_DEVICES=N``, a subprocess
+per variant, the batch sharded over a ``("data",)`` mesh, parameters replicated, the
+gradient summed by XLA), in two threadings (``DEVICE_THREADING``): ``one_thread`` (each
+device's matrix products on the thread that runs the device) and ``shared_pool`` (XLA's
+default). ``--check-threads`` prints the cores each set-up uses.
+
 neuraloperator runs eagerly, as its users run it (``scripts/bench/peers/neuralop_fno.py``,
-started as a subprocess in the same run). Each is timed in ``--repeats`` blocks; the
-report gives per-step milliseconds, median and best over blocks.
+a subprocess in the same run serving one timed block per request). Each runner is timed
+in ``--repeats`` rounds, interleaved: round ``r`` times one block of every runner in turn
+(the order rotated each round), so that load from other processes hits all alike; the
+report gives per-step milliseconds, median and best over blocks, the median of the
+per-round ratios (``*_paired``) and the load averages during each case. PyTorch's
+threads suffer far more than XLA's from other load (its step took 10-90x its quiet time
+at a 1-minute load of 7-10 on 2 cores, pdejax's 2-5x), so a ratio measured on a busy
+machine overstates pdejax's lead: read ``load_1m`` beside every ratio.
 
 Sizes: 1D with 256, 1024 and 4096 points, width 64, 4 layers, 16 Fourier modes kept;
 2D on 64x64 with 12x12 modes kept (as the paper counts them: 24 x 12 coefficients),
@@ -59,6 +72,7 @@ time per step (reported for both) is then nearly independent of other load.
 Prints one JSON object (``--out`` also writes it). Usage::
 
     python scripts/bench/fno.py [--quick] [--out FILE] [--no-peer] [--scan 10] [--threads 1]
+                                [--cpu-devices 2] [--peer-python VENV/bin/python] [--cases 1d_1024 ...]
 """
 
 from __future__ import annotations
