@@ -124,8 +124,11 @@ def test_refusals():
     fno = jax.eval_shape(lambda: FNO(1, 1, (2, 2), width=4, n_layers=1, projection=4, key=key()))
     with pytest.raises(ValueError, match=r"FNO input grid \(10, 8\).*multiple of 4"):
         jax.eval_shape(lambda m, x: m.shard(mesh).batch(x), fno, jnp.zeros((2, 1, 10, 8)))
+    # a batch that does not split over `data` (a last test batch) is replicated, not refused
+    out = jax.eval_shape(lambda m, x: m.shard(make_mesh(2, 2)).batch(x), fno, jnp.zeros((3, 1, 8, 8)))
+    assert out.shape == (3, 1, 8, 8)
     with pytest.raises(ValueError, match="batch of 3 samples .* 2 'data' devices"):
-        jax.eval_shape(lambda m, x: m.shard(make_mesh(2, 2)).batch(x), fno, jnp.zeros((3, 1, 8, 8)))
+        pfft.check_batch(3, make_mesh(2, 2), "batch")
     with pytest.raises(ValueError, match="'space' axis"):
         fno.shard(data_mesh())
 
