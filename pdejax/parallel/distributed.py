@@ -34,7 +34,7 @@ import jax
 import numpy as np
 
 from ..config.errors import ConfigError
-from ..config.schema import check_distributed_settings as check_settings
+from ..config.launch import check_distributed_settings as check_settings
 
 #: Environment variables by which JAX's cluster detection recognises a launcher
 #: (``jax._src.clusters``: ``SlurmCluster.is_env_present``, ``OmpiCluster.is_env_present``),
