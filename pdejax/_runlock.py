@@ -8,8 +8,9 @@ or at exit as a fallback. A lock whose process no longer exists on this host is 
 note on stderr. A live owner, or an owner on another host (whose process cannot be
 checked from here), makes :meth:`FileLock.acquire` raise :class:`ConfigError`, naming it.
 
-Multi-host runs (a later issue): process 0 holds the lock for all processes; the
-others pass ``process_index != 0`` and take no lock.
+Multi-process runs (``pdejax train --coordinator ...``, ``pdejax.parallel.initialize``):
+process 0 holds the lock for all processes; the others pass ``process_index != 0`` and
+take no lock.
 
 Example:
     >>> import tempfile, pathlib
