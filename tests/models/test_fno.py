@@ -236,15 +236,21 @@ def test_batch_path_matches_vmap_float64(modes, grid, padding, factorization):
         fno = build(lambda k: FNO(2, 3, modes, width=6, n_layers=2, lifting=8, channel_mlp=0.5, padding=padding,
                                   factorization=factorization, rank=0.5, dtype=jnp.float64, key=k), 4)
         x = jnp.asarray(np.random.default_rng(5).normal(size=(3, 2, *grid)))
-        np.testing.assert_allclose(np.asarray(fno.batch(x)), np.asarray(jax.vmap(fno)(x)), rtol=1e-12, atol=1e-13)
-        loss = lambda apply: lambda m: jnp.sum(jnp.sin(apply(m, x)))  # noqa: E731
-        g_batch = jax.grad(loss(lambda m, x: m.batch(x)))(fno)
-        g_vmap = jax.grad(loss(lambda m, x: jax.vmap(m)(x)))(fno)
+        v = jnp.asarray(np.random.default_rng(6).normal(size=(3, 6, *grid)))
+
+        @eqx.filter_jit  # one compilation for both paths (op by op, each small op compiles on its own)
+        def both(fno, x, v):
+            loss = lambda apply: lambda m: jnp.sum(jnp.sin(apply(m, x)))  # noqa: E731
+            conv = fno.spectral[0]
+            return ((fno.batch(x), jax.vmap(fno)(x)),
+                    (jax.grad(loss(lambda m, x: m.batch(x)))(fno), jax.grad(loss(lambda m, x: jax.vmap(m)(x)))(fno)),
+                    (conv.batch(v), jax.vmap(conv)(v)))
+
+        (y_batch, y_vmap), (g_batch, g_vmap), (c_batch, c_vmap) = both(fno, x, v)
+        np.testing.assert_allclose(np.asarray(y_batch), np.asarray(y_vmap), rtol=1e-12, atol=1e-13)
         for a, b in zip(jax.tree.leaves(g_batch), jax.tree.leaves(g_vmap)):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-12)
-        conv = fno.spectral[0]
-        v = jnp.asarray(np.random.default_rng(6).normal(size=(3, 6, *grid)))
-        np.testing.assert_allclose(np.asarray(conv.batch(v)), np.asarray(jax.vmap(conv)(v)), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(np.asarray(c_batch), np.asarray(c_vmap), rtol=1e-12, atol=1e-13)
 
 
 def test_batch_path_falls_back_to_vmap_on_large_grids(monkeypatch):
