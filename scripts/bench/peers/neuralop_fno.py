@@ -38,6 +38,8 @@ import statistics
 import sys
 import time
 
+from _neuralop_meta import describe
+
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -59,7 +61,6 @@ def main(argv=None) -> dict:
                              "lets scripts/bench/fno.py interleave this peer's blocks with its own")
     args = parser.parse_args(argv)
 
-    import neuralop
     import torch
     from neuralop.losses import LpLoss
     from neuralop.models import FNO
@@ -100,20 +101,13 @@ def main(argv=None) -> dict:
         return {"wall_ms": (time.perf_counter() - start) / steps * 1e3,
                 "cpu_ms": (time.process_time() - start_cpu) / steps * 1e3, "loss": loss}
 
-    spectral = model.fno_blocks.convs[0]
     meta = {
         "peer": "neuraloperator",
-        "neuraloperator_version": neuralop.__version__,
-        "torch_version": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "n_modes": list(args.n_modes),
-        "kept_modes_per_axis": [int(n) for n in spectral.weight.shape[2:]],
+        **describe(model, args.n_modes),  # params: complex ones count twice, as pdejax stores them
         "grid": list(grid),
         "width": args.width,
         "n_layers": args.n_layers,
         "batch": args.batch,
-        # complex parameters count twice: real degrees of freedom, as pdejax stores them
-        "params": sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters()),
         "params_torch_numel": sum(p.numel() for p in model.parameters()),
         "steps_per_repeat": steps,
         "warmup_ms_per_step": warmup_s * 1e3,

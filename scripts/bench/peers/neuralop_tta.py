@@ -27,6 +27,8 @@ import os
 import platform
 import time
 
+from _neuralop_meta import describe
+
 
 class _Stop(Exception):
     pass
@@ -54,7 +56,6 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     import h5py
-    import neuralop
     import torch
     from neuralop.data.datasets.tensor_dataset import TensorDataset
     from neuralop.losses import LpLoss
@@ -106,15 +107,9 @@ def main(argv=None) -> dict:
         pass
     wall = time.perf_counter() - t0
     reached = [c for c in curve if c["test_rel_l2"] <= args.target]
-    spectral = model.fno_blocks.convs[0]
     result = {
         "library": "neuraloperator",
-        "neuraloperator_version": neuralop.__version__,
-        "torch_version": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "n_modes": list(args.n_modes),
-        "kept_modes_per_axis": [int(n) for n in spectral.weight.shape[2:]],
-        "params": sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters()),
+        **describe(model, args.n_modes),
         "grid": int(x.shape[-1]),
         "steps_per_epoch": steps_per_epoch,
         "target": args.target,
