@@ -86,7 +86,7 @@ class NeuralODE(AbstractDynamics):
         Returns ``ys`` of shape ``(times, *state_shape)`` and ``stats``: ``nfe`` (int), and
         ``kinetic`` = ∫‖f‖² dt, ``jacobian`` = ∫‖εᵀ ∂f/∂y‖² dt (an unbiased estimate of
         ∫‖∂f/∂y‖_F² dt, by one vector–Jacobian product a stage), ``error_estimate`` (see
-        :class:`~pdejax.dynamics.integrate.AccountingSolver`) as configured, each over
+        :class:`~pdejax.dynamics.accounting.AccountingSolver`) as configured, each over
         ``[ts[0], ts[-1]]``.
         """
         if y0.shape != self.state_shape:

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pdejax.dynamics.integrate import ERROR_ESTIMATE, AccountingSolver, Integrator, _scaled_error
+from pdejax.dynamics.accounting import ERROR_ESTIMATE, AccountingSolver, _scaled_error
+from pdejax.dynamics.integrate import Integrator
 
 Y0 = (1.0, 0.0)
 TS = np.linspace(0.0, 10.0, 5)
