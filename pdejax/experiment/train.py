@@ -18,7 +18,7 @@ from ..config.errors import ConfigError
 from ..config.loading import load_config, to_yaml
 from ..config.schema import DistributedConfig, ExperimentConfig
 from ..parallel.distributed import agree_on_error, barrier, global_copy, is_main_process, local_copy
-from ..training import Checkpointer, JsonlLogger, fit
+from ..training import AbstractLogger, Checkpointer, JsonlLogger, fit
 from .build import ConfigSource, _build, precision
 from .rundir import claim_run_directory
 from .runs import (
@@ -36,7 +36,8 @@ from .runs import (
 
 def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
           run_dir: str | Path | None = None, resume: str | Path | None = None,
-          progress: bool | None = None, imports: Sequence[str] = (), restart: bool = False) -> Run:
+          progress: bool | None = None, imports: Sequence[str] = (), restart: bool = False,
+          loggers: Sequence[AbstractLogger] = ()) -> Run:
     """Train from a config (path, shipped config name, mapping or ExperimentConfig) into a run directory.
 
     Args:
@@ -52,9 +53,12 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
         restart: with ``resume``, a run that has no checkpoint starts again from step
             0 in the same directory; its old ``metrics.jsonl`` is kept as
             ``metrics.<timestamp>.jsonl``. Without it such a resume is a ConfigError.
-        progress: show a progress bar (default: ``train.progress``).
+        progress: show a progress bar on a terminal (default: ``train.progress``).
         imports: modules or ``.py`` files to import first (user PDEs, models, families),
             as the CLI's ``--import``; recorded in the run's ``config.yaml``.
+        loggers: more loggers, after the config's ``train.loggers`` (process 0 only);
+            one may end the run early with :class:`~pdejax.training.StopTraining`
+            (the summary's ``stopped`` then holds its reason).
 
     The run computes in its config's dtype (``jax.enable_x64`` for this call only).
 
@@ -90,7 +94,8 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
         raise
     with stack, precision(cfg):
         fault_point("train:after_lock")
-        return _train(cfg, directory, resume is not None and not restart, progress, restart=restart)
+        return _train(cfg, directory, resume is not None and not restart, progress, restart=restart,
+                      loggers=loggers)
 
 
 def _prepare(config, overrides, run_dir, resume, imports, restart) -> tuple[ExperimentConfig, Path]:
@@ -148,7 +153,8 @@ def _no_checkpoint(directory: Path) -> ConfigError:
                        "metrics as metrics.<timestamp>.jsonl")
 
 
-def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart: bool = False) -> Run:
+def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart: bool = False,
+           loggers: Sequence[AbstractLogger] = ()) -> Run:
     main = is_main_process()  # the one writer of the run's files (orbax's aside)
     exp = error = None
     if main or cfg.data is None or cfg.data.generate is None:
@@ -199,7 +205,7 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart
                      log_every=cfg.train.log_every, eval_every=cfg.train.eval_every, checkpointer=checkpointer,
                      checkpoint_every=cfg.train.checkpoint_every, resume=resume, mesh=exp.mesh,
                      on_start=start if resume else None,
-                     loggers=[JsonlLogger(metrics_path)] if main else [],
+                     loggers=[JsonlLogger(metrics_path), *loggers] if main else [],
                      progress=main and (cfg.train.progress if progress is None else progress))
     finally:
         checkpointer.close()
@@ -232,6 +238,7 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart
         "platform": jax.devices()[0].platform,
         "dtype": cfg.dtype,
         "resumed_from": result.resumed_from,
+        "stopped": result.stopped,
         **report,
         "notes": result.notes + report.get("notes", []),
         "versions": versions(),

@@ -13,6 +13,7 @@ from .evaluation import AbstractEvaluator as AbstractEvaluator
 from .loggers import AbstractLogger as AbstractLogger
 from .loggers import FunctionLogger as FunctionLogger
 from .loggers import JsonlLogger as JsonlLogger
+from .loggers import StopTraining as StopTraining
 from .loop import FitResult as FitResult
 from .loop import Interrupted as Interrupted
 from .loop import NonFiniteLoss as NonFiniteLoss

@@ -15,12 +15,25 @@ from typing import Any
 Record = dict[str, Any]
 
 
+class StopTraining(Exception):  # noqa: N818  (a request, not an error)
+    """Raised by a logger's :meth:`~AbstractLogger.log` to end training after this record.
+
+    :func:`~pdejax.training.fit` saves a checkpoint at the record's step, evaluates the
+    model there (unless the record already holds an evaluation), notes ``reason`` in
+    ``FitResult.notes`` and returns normally: early stopping, or a sweep pruning a trial.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 class AbstractLogger(abc.ABC):
     """Receives logged records. Subclass this (TensorBoard, MLflow, ...)."""
 
     @abc.abstractmethod
     def log(self, record: Record) -> None:
-        """One logged step's record."""
+        """One logged step's record; raise :class:`StopTraining` to end training here."""
 
     def close(self) -> None:  # noqa: B027  (optional: most loggers have nothing to release)
         """Flush and release; called once when training ends (also on errors)."""

@@ -25,7 +25,7 @@ from ..parallel.distributed import broadcast, gather, host_value, is_main_proces
 from .checkpoint import Checkpointer
 from .combiners import GradientCombiner, fixed
 from .evaluation import AbstractEvaluator
-from .loggers import AbstractLogger, Record
+from .loggers import AbstractLogger, Record, StopTraining
 from .phases import AbstractPhase
 from .sources import AbstractDeviceSource
 from .state import TrainState
@@ -64,6 +64,7 @@ class FitResult:
     compile_s: float
     resumed_from: int | None = None
     notes: list[str] = field(default_factory=list)
+    stopped: str | None = None  # a logger's StopTraining reason: the run ended before its last step
 
 
 def _crossed(prev: int, now: int, every: int) -> bool:
@@ -146,7 +147,7 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
         evaluator: AbstractEvaluator | None = None, combiner: GradientCombiner | None = None, seed: int = 0,
         steps_per_call: int = 100, log_every: int = 100, eval_every: int = 1000,
         checkpointer: Checkpointer | None = None, checkpoint_every: int = 1000, resume: bool = False,
-        mesh: Mesh | None = None, loggers: Sequence[AbstractLogger] = (), progress: bool = True,
+        mesh: Mesh | None = None, loggers: Sequence[AbstractLogger] = (), progress: bool | None = None,
         on_start: Callable[[int | None], None] | None = None) -> FitResult:
     """Train ``model`` on ``objective`` with batches from ``source`` through ``phases``.
 
@@ -168,6 +169,14 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
     where they accept it); logs and evaluations use the local replica of the replicated
     state; every process restores the checkpoint process 0 picks; a signal to any process
     stops all at the same step. Give loggers (and a progress bar) to process 0 only.
+
+    A logger may end training early by raising :class:`StopTraining` from ``log``
+    (early stopping, a sweep pruning its trial): a checkpoint of that step is saved,
+    the model is evaluated there, and the result's ``stopped`` holds the reason (every
+    process of a multi-process run stops at that step).
+
+    ``progress``: a bar with rate and ETA on a terminal (``None`` or ``True``: only when
+    stderr is one; ``False``: never).
 
     Raises:
         ConfigError: ``resume`` and no checkpoint restores.
@@ -210,7 +219,9 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
     step = int(host_value(state.step))
     multiprocess = jax.process_count() > 1
     t_start = time.perf_counter()
-    bar = tqdm(total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
+    stopped = None
+    bar = tqdm(total=total, initial=step, disable=None if progress is not False else True, unit="step",
+               dynamic_ncols=True,
                mininterval=0.5, desc="train")
     try:
         with catch_signals() as received:
@@ -251,20 +262,28 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
                         lr = phase.learning_rate(step - schedule.starts[phase_idx])
                         if lr is not None:
                             record["lr"] = lr
-                        if _crossed(prev, step, eval_every) or (finished and phase_idx == len(schedule.phases) - 1):
+                        evaluated = (_crossed(prev, step, eval_every)
+                                     or (finished and phase_idx == len(schedule.phases) - 1))
+                        if evaluated:
                             metrics = evaluate(phase_idx, state)
                             record.update(metrics)
                         history.append(record)
-                        for logger in loggers:
-                            logger.log(record)
+                        stopped = _log(loggers, record, multiprocess)
+                        if stopped is not None:
+                            notes.append(f"stopped at step {step}: {stopped}")
+                            if not evaluated:
+                                metrics = evaluate(phase_idx, state)
+                            finished = True
                     if _crossed(prev, step, checkpoint_every) or finished:
                         save(step, phase_idx)
                     if signalled:
                         if not (_crossed(prev, step, checkpoint_every) or finished):
                             save(step, phase_idx)
                         raise Interrupted(signalled[0], step, checkpointer is not None)
-                    if stalled:
+                    if stalled or stopped is not None:
                         break
+                if stopped is not None:
+                    break
                 phase_idx += 1
                 if phase_idx < len(schedule.phases):
                     state = schedule.steps[phase_idx].continue_from(state)
@@ -281,7 +300,18 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
         metrics = evaluate(last_idx, state)
     return FitResult(model=schedule.steps[last_idx].evaluation_model(state), state=state, history=history,
                      metrics=metrics, steps=step, wall_s=time.perf_counter() - t_start, compile_s=compile_s,
-                     resumed_from=resumed_from, notes=notes)
+                     resumed_from=resumed_from, notes=notes, stopped=stopped)
+
+
+def _log(loggers: Sequence[AbstractLogger], record: Record, multiprocess: bool) -> str | None:
+    """Hand ``record`` to every logger; the reason of a :class:`StopTraining`, agreed by all processes."""
+    stopped = None
+    for logger in loggers:
+        try:
+            logger.log(record)
+        except StopTraining as stop:
+            stopped = stopped or stop.reason
+    return broadcast(stopped, "stop-training") if multiprocess else stopped
 
 
 def _feed(host: Any, runner: Step, step: int, n: int) -> Any:

@@ -110,3 +110,30 @@ def test_heat_pinn_learns_the_exact_solution(tmp_path):
                       optimizer={"learning_rate": 3e-3}, lbfgs={"steps": 300})
     run = pdejax.train(cfg, run_dir=tmp_path / "heat", progress=False)
     assert run.summary["rel_l2"] < 2e-3, run.summary
+
+
+def test_a_logger_stops_training_with_a_checkpoint_and_an_evaluation_there(tmp_path):
+    """StopTraining from a logger (early stopping, a pruned sweep trial) ends the run at that
+    record's step: checkpointed, evaluated there, the reason in ``stopped`` and the notes."""
+    from pdejax.training import AbstractEvaluator, FunctionLogger, StopTraining
+
+    class Distance(AbstractEvaluator):
+        def __call__(self, model):
+            return {"distance": float(jnp.max(jnp.abs(model.w - 1.0)))}
+
+    def stop_at_300(record):
+        if record["step"] == 300:
+            raise StopTraining("pruned by the test")
+
+    ckpt = Checkpointer(tmp_path / "ck", keep=5)
+    result = fit(Quadratic(jnp.zeros(4)), BlowsUp(10**6), StepCounter(), [OptaxPhase(1000, optax.sgd(0.01), 0.01)],
+                 steps_per_call=50, log_every=100, eval_every=1000, checkpointer=ckpt, checkpoint_every=1000,
+                 loggers=[FunctionLogger(stop_at_300)], evaluator=Distance(), progress=False)
+    assert result.steps == 300 and result.stopped == "pruned by the test"
+    assert any("stopped at step 300" in n for n in result.notes), result.notes
+    assert ckpt.all_steps() == [300]
+    # 300 SGD steps on |w-1|² with lr 0.01: w = 1 - 0.98^300, and the metric is evaluated at that model
+    np.testing.assert_allclose(result.model.w, 1 - 0.98**300, rtol=1e-5)
+    np.testing.assert_allclose(result.metrics["distance"], 0.98**300, rtol=1e-4)
+    assert [r["step"] for r in result.history] == [100, 200, 300]
+    ckpt.close()
