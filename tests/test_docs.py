@@ -150,6 +150,10 @@ TYPECHECKED = textwrap.dedent("""
         pred = models.apply_batch(fno, x)
         return pred, jax.vmap(don)(x), metrics.relative_l2(pred, x[:, :1]), data_loss("rel_l2", pred, x[:, 1:])
     shapes = [o.shape for o in jax.eval_shape(operators, jnp.ones((3, 2, 16)))]
+    import numpy as np
+    from pdejax import spectral
+    for symbol in (np.array([-1.0, -4.0]), jnp.array([-1j, 2j])):  # real (diffusion) and complex (dispersion)
+        spectral.ETDRK4(symbol, lambda v, t: v, dt=0.1)
     assert shapes == [(3, 1, 16), (3, 1, 16), (3,), ()], shapes
     try:  # a loss of a single sample (no batch axis) is refused by its annotation
         jax.eval_shape(lambda x: data_loss("mse", x, x), jnp.ones((16,)))

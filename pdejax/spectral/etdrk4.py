@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
-from jaxtyping import Array, Complex
+from jax.typing import ArrayLike
+from jaxtyping import Array, Inexact
 
 if TYPE_CHECKING:
     from ..parallel.fft import SpaceFFT
@@ -98,7 +99,7 @@ class ETDRK4(AbstractETDRK4):
 
     layout: SpaceFFT | None = eqx.field(static=True)
 
-    def __init__(self, symbol: Complex[Array, "..."], nonlinear: Callable[[Array, Array], Array], dt: float,
+    def __init__(self, symbol: Inexact[ArrayLike, "*modes"], nonlinear: Callable[[Array, Array], Array], dt: float,
                  contour_points: int = 32, dtype=None):
         self.dt, self.nonlinear, self.layout = dt, nonlinear, None
         # Coefficients in float64 on the host, whatever the state's precision: the
