@@ -34,6 +34,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 from tqdm.auto import tqdm
 
+from .._progress import disable
 from .._runlock import FileLock
 from .._signals import fault_point
 from ..config.errors import ConfigError
@@ -142,7 +143,7 @@ def generate(config: str | Path | Mapping[str, Any] | DataConfig, out: str | Pat
         config: a data config (YAML path, mapping or :class:`DataConfig`).
         out: the ``.h5`` file to write.
         overrides: ``key.sub=value`` overrides applied to ``config``.
-        progress: tqdm bar over samples (``None``: only on a terminal).
+        progress: a bar over samples with rate and ETA, on a terminal only (``False``: never).
         overwrite: replace an existing ``out`` instead of resuming it.
         command: the command line, recorded in the file (for the "resume with" hint).
         on_chunk: called with each chunk's index once it is on disk.
@@ -178,7 +179,7 @@ def generate(config: str | Path | Mapping[str, Any] | DataConfig, out: str | Pat
 
             done = config.n_samples - sum(len(config.chunk(i)) for i in pending)
             with tqdm(total=config.n_samples, initial=done, unit="sample", desc=config.name,
-                      disable=(None if progress is None else not progress), dynamic_ncols=True) as bar:
+                      disable=disable(progress), dynamic_ncols=True) as bar:
                 t0 = time.perf_counter()
                 running = launch(pending[0])
                 for k, index in enumerate(pending):

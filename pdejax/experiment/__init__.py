@@ -7,6 +7,9 @@ branches on it (:mod:`pdejax.methods`).
 from .build import Experiment as Experiment
 from .build import build as build
 from .build import precision as precision
+from .compare import Comparison as Comparison
+from .compare import compare_runs as compare_runs
+from .redraw import redraw_plots as redraw_plots
 from .runs import Run as Run
 from .runs import load_run as load_run
 from .train import train as train

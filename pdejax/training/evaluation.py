@@ -13,7 +13,13 @@ class AbstractEvaluator(abc.ABC):
     ``__call__`` runs during training (at ``train.eval_every`` and at the end) and
     returns scalars that go into the logs and ``summary.json``; ``report`` runs once at
     the end and may return larger results (curves, zero-shot errors) and write plots.
+
+    ``progress``: an evaluator that loops over many test batches shows a transient bar
+    (``None``: only on a terminal; ``False``: never). The caller sets it on the instance,
+    as ``pdejax plot --no-progress`` does.
     """
+
+    progress: bool | None = None
 
     @abc.abstractmethod
     def __call__(self, model: Any) -> dict[str, float]:

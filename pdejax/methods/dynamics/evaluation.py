@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..._progress import batch_starts
 from ...training import AbstractEvaluator
 
 
@@ -58,7 +59,7 @@ class TrajectoryEvaluator(AbstractEvaluator):
         """``(predictions (n, T, *state), mean nfe)`` from the test (or given) initial states."""
         ys = self.ys if ys is None else ys
         preds, nfes = [], []
-        for i in range(0, ys.shape[0], self.batch_size):
+        for i in batch_starts(ys.shape[0], self.batch_size, progress=self.progress, desc="solve"):
             pred, stats = self._solve(model, jnp.asarray(ys[i:i + self.batch_size, 0], self.dtype), self._ts)
             preds.append(np.asarray(pred, np.float64))
             nfes.append(np.asarray(stats.get("nfe", np.zeros(pred.shape[0])), np.float64))
@@ -171,7 +172,7 @@ class LatentEvaluator(TrajectoryEvaluator):
         preds = [np.asarray(self._predict_latent(model, jnp.asarray(self.ys[i:i + self.batch_size, :k], self.dtype),
                                                  jnp.asarray(self.mask[i:i + self.batch_size, :k]), self._ts),
                             np.float64)
-                 for i in range(0, self.ys.shape[0], self.batch_size)]
+                 for i in batch_starts(self.ys.shape[0], self.batch_size, progress=self.progress, desc="solve")]
         return np.concatenate(preds), float("nan")
 
     def __call__(self, model: Any) -> dict[str, float]:

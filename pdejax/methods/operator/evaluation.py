@@ -11,10 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ... import metrics as _metrics
+from ..._progress import batch_starts
 from ...data.operator_views import OperatorViews
 from ...models.batching import apply_batch
 from ...objectives import AutoregressiveObjective, OperatorObjective
-from ...objectives.operator import mean_relative_l2, unroll_batch
+from ...objectives.operator import mean_relative_l2
 from ...training import AbstractEvaluator
 
 
@@ -43,7 +44,8 @@ class PairEvaluator(AbstractEvaluator):
     def __call__(self, model: Any, scale: int | None = None) -> dict[str, float]:
         preds, trues = [], []
         rows = self.views.test_rows
-        for start in range(0, len(rows), self.batch_size):
+        desc = "evaluate" if scale is None else f"evaluate x{scale}"
+        for start in batch_starts(len(rows), self.batch_size, progress=self.progress, desc=desc):
             x, y = self.views.pairs(rows[start:start + self.batch_size], scale)
             preds.append(np.asarray(self._predict(model, jnp.asarray(x))))
             trues.append(y)
@@ -86,19 +88,36 @@ class PairEvaluator(AbstractEvaluator):
 class RolloutEvaluator(AbstractEvaluator):
     """Test trajectories rolled out from their first ``history`` frames to the end:
     ``rel_l2`` over the whole predicted space-time (the FNO paper's number),
-    ``rel_l2_final`` at the last frame; the report adds relative L2 against time."""
+    ``rel_l2_final`` at the last frame, PDEBench's metrics, and the high-correlation time
+    (PDE-Refiner's long-rollout metric: per trajectory, the time until the Pearson
+    correlation with the reference drops below ``correlation_threshold``; mean, standard
+    deviation over trajectories, and the fraction still above it at the end, for which the
+    time is a lower bound). The input frames are in no metric. The report adds relative L2
+    and the mean correlation against time. Refined operators (PDE-Refiner) roll out with
+    a fixed key, so every evaluation sees the same noise."""
+
+    correlation_threshold = 0.8
 
     def __init__(self, objective: AutoregressiveObjective, views: OperatorViews, array: str, batch_size: int):
         self.objective, self.views, self.array, self.batch_size = objective, views, array, batch_size
         n_frames = views.dataset.arrays[array].shape[1]
         history = objective.history
-        self._roll = eqx.filter_jit(lambda model, trajs: unroll_batch(
-            objective.step_model(model).batch, trajs[:, :history], n_frames - history))
+        self._roll = eqx.filter_jit(lambda model, trajs: objective.rollout(
+            model, trajs[:, :history], n_frames - history))
 
-    def errors(self, model: Any) -> tuple[dict[str, float], np.ndarray]:
+    def _times(self, n: int) -> tuple[np.ndarray, float]:
+        """The predicted frames' times (step indices without a t-coordinate) and the frame spacing."""
+        times, history = self.views.times, self.objective.history
+        if times is None or len(times) < 2:
+            return np.arange(history, history + n, dtype=float), 1.0
+        return np.asarray(times[history:history + n], float), float(times[1] - times[0])
+
+    def errors(self, model: Any) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """``(metrics, curves)``; ``curves``: ``rel_l2`` and ``correlation`` (means over
+        trajectories) per predicted frame."""
         rows, history = self.views.test_rows, self.objective.history
         preds, trues = [], []
-        for start in range(0, len(rows), self.batch_size):
+        for start in batch_starts(len(rows), self.batch_size, progress=self.progress, desc="roll out"):
             trajs = self.views.trajectories(self.array, rows[start:start + self.batch_size])
             preds.append(np.asarray(self._roll(model, jnp.asarray(trajs))))
             trues.append(trajs[:, history:])
@@ -107,18 +126,44 @@ class RolloutEvaluator(AbstractEvaluator):
         flat = lambda a: a.reshape(a.shape[0], -1, *a.shape[3:])  # noqa: E731  (T * fields channels)
         stats = summary(flat(pred), flat(true), domain_lengths(self.views))
         stats["rel_l2_final"] = float(mean_relative_l2(jnp.asarray(pred[:, -1]), jnp.asarray(true[:, -1])))
-        return stats, curve
+        corr = np.asarray(_metrics.pearson_correlation(jnp.asarray(pred), jnp.asarray(true)))
+        _, dt = self._times(pred.shape[1])
+        tau = np.asarray(_metrics.high_correlation_time(jnp.asarray(pred), jnp.asarray(true), dt,
+                                                        self.correlation_threshold))
+        stats["high_correlation_time"] = float(np.mean(tau))
+        stats["high_correlation_time_std"] = float(np.std(tau))
+        stats["high_correlation_censored"] = float(np.mean(np.all(corr >= self.correlation_threshold, axis=1)))
+        return stats, {"rel_l2": curve, "correlation": np.mean(corr, axis=0)}
 
     def __call__(self, model: Any) -> dict[str, float]:
         return self.errors(model)[0]
 
     def report(self, model: Any, directory: Path | None = None) -> dict[str, Any]:
-        _, curve = self.errors(model)
-        times, history = self.views.times, self.objective.history
-        t = times[history:] if times is not None else np.arange(history, history + len(curve))
-        out = {"rollout_rel_l2": {"t": [float(v) for v in t], "rel_l2": [float(v) for v in curve]}}
+        _, curves = self.errors(model)
+        t, _ = self._times(len(curves["rel_l2"]))
+        times = [float(v) for v in t]
+        out = {"rollout_rel_l2": {"t": times, "rel_l2": [float(v) for v in curves["rel_l2"]]},
+               "rollout_correlation": {"t": times, "correlation": [float(v) for v in curves["correlation"]]}}
         if directory is not None:
             from ...plots import plot_rollout_errors
 
-            plot_rollout_errors(np.asarray(t), {"test": curve}, directory / "rollout_error.png")
+            plot_rollout_errors(np.asarray(t), {"test": curves["rel_l2"]}, directory / "rollout_error.png")
+            _plot_correlation(t, curves["correlation"], self.correlation_threshold,
+                              directory / "rollout_correlation.png")
         return out
+
+
+def _plot_correlation(t: np.ndarray, corr: np.ndarray, threshold: float, path: Path) -> None:
+    """Mean Pearson correlation against rollout time, with the high-correlation threshold."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(t, corr, "o-", ms=3, label="test (mean over trajectories)")
+    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
+    ax.set(xlabel="t", ylabel="Pearson correlation", title="correlation along the rollout", ylim=(-0.1, 1.05))
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
