@@ -19,6 +19,7 @@ from ...data import load_dataset
 from ...data.batches import pair_feed, window_feed
 from ...data.operator_views import OperatorViews
 from ...objectives import AutoregressiveObjective, Normalizer, OperatorObjective
+from ...objectives.operator import Refinement, RefinerNet, step_channels
 from ..family import Context, Method, register_family
 from .datafile import dataset_path
 from .evaluation import PairEvaluator, RolloutEvaluator
@@ -103,8 +104,11 @@ def build_operator(cfg: ExperimentConfig, ctx: Context) -> Method:
 
 @register_family("autoregressive", AutoregressiveConfig, precisions=("default", "bf16"), domain_parallel=True)
 def build_autoregressive(cfg: ExperimentConfig, ctx: Context) -> Method:
-    """Next-step training on ``data.trajectory``, unrolled; evaluated by full rollouts."""
+    """Next-step training on ``data.trajectory``, unrolled (or refined by PDE-Refiner with
+    ``objective.refiner``: the model is then a :class:`RefinerNet` around the ``model``
+    section, with the estimate and the step as extra input channels); evaluated by full rollouts."""
     data_cfg, obj = cfg.data, cfg.objective
+    refiner = _refinement(obj)
     views = _views(cfg, ctx, None, None)
     array, dim, dtype = data_cfg.trajectory, len(views.spatial), ctx.dtype
     fields = views.channels({array: [0]})
@@ -114,17 +118,38 @@ def build_autoregressive(cfg: ExperimentConfig, ctx: Context) -> Method:
     else:
         norm = Normalizer.identity(fields, dim, dtype)
     physics = physics_for(ctx.pde, views, array, None) if obj.physics_weight > 0 else None
-    model = _model(cfg, ctx, obj.history * fields, fields, views)
+    extra = fields + step_channels(refiner.steps) if refiner is not None else 0  # the estimate and k
+    model = _model(cfg, ctx, obj.history * fields + extra, fields, views)
+    if refiner is not None:
+        model = RefinerNet(model, fields, refiner.steps)
     try:
         feed = window_feed(views, array, obj.history + obj.unroll, data_cfg.batch_size, cfg.seed, obj.window)
     except ValueError as err:
         raise ConfigError("objective.unroll", obj.unroll, str(err)) from None
     time0 = float(views.times[0]) if views.times is not None else 0.0
     objective = AutoregressiveObjective(norm, obj.history, obj.unroll, pushforward=obj.pushforward,
-                                        loss_kind=obj.loss, physics=physics, time0=time0)
+                                        loss_kind=obj.loss, physics=physics, time0=time0, refiner=refiner)
     evaluator = RolloutEvaluator(objective, views, array, cfg.evaluation.batch_size)
     return Method(model, objective, feed, evaluator, physical=objective.step_model,
                   weights=_physics_weight(obj, "physics_weight"))
+
+
+def _refinement(obj: AutoregressiveConfig) -> Refinement | None:
+    """``objective.refiner`` as a :class:`Refinement`; combinations it does not honour are refused."""
+    if obj.refiner is None:
+        return None
+    why = "with objective.refiner (PDE-Refiner trains one step"
+    if obj.unroll != 1:
+        raise ConfigError("objective.unroll", obj.unroll, f"1 {why} from true previous frames)")
+    if obj.pushforward:
+        raise ConfigError("objective.pushforward", True, f"false {why} from true previous frames)")
+    if obj.physics_weight > 0:
+        raise ConfigError("objective.physics_weight", obj.physics_weight, f"0 {why}; its noise-prediction "
+                          "steps have no PDE residual)")
+    if obj.loss != "mse":
+        raise ConfigError("objective.loss", obj.loss, f"mse {why} with the mean square error on the next frame "
+                          "and on the noise)")
+    return Refinement(obj.refiner.steps, obj.refiner.min_noise)
 
 
 def _physics_weight(obj: Any, key: str) -> dict[str, float]:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt
 
-from ...config.schema import ObjectiveSection
+from ...config.schema import ObjectiveSection, Section
 
 
 class OperatorConfig(ObjectiveSection):
@@ -22,11 +22,22 @@ class OperatorConfig(ObjectiveSection):
     physics_weight: float = Field(0.0, ge=0)
 
 
+class RefinerConfig(Section):
+    """PDE-Refiner (Lippe et al. 2023): ``steps`` denoising steps K after the one-step
+    prediction, noise standard deviations ``min_noise^(k/K)`` (in normalised units) down to
+    ``min_noise``. The paper's Kuramoto–Sivashinsky setting is K = 3 and 2e-7."""
+
+    steps: PositiveInt = 3
+    min_noise: float = Field(2e-7, gt=0, lt=1)
+
+
 class AutoregressiveConfig(ObjectiveSection):
     """Next-step training on trajectories from ``data``: ``history`` frames in, one out,
     ``unroll`` steps per training window (``pushforward``: gradients through the last
     only), windows starting at a ``random`` or the ``first`` frame; ``physics_weight`` > 0
-    adds the PDE residual between consecutive predicted frames with that weight."""
+    adds the PDE residual between consecutive predicted frames with that weight;
+    ``refiner`` (``{steps, min_noise}``) refines each prediction by PDE-Refiner's denoising
+    steps (with ``loss: mse``, ``unroll: 1``, no pushforward and no physics term)."""
 
     name: Literal["autoregressive"] = "autoregressive"
     loss: Literal["rel_l2", "mse"] = "rel_l2"
@@ -35,3 +46,4 @@ class AutoregressiveConfig(ObjectiveSection):
     unroll: PositiveInt = 1
     pushforward: bool = False
     window: Literal["random", "first"] = "random"
+    refiner: RefinerConfig | None = None

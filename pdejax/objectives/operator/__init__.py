@@ -3,7 +3,9 @@
 Models handle one sample, channels first: ``model(x: (c_in, *grid)) -> (c_out, *grid)``;
 they work on normalised data and the objectives map to and from physical units
 (:class:`Normalizer`), so the trained model in physical units is
-``NormalizedOperator(model, input_norm, output_norm)``.
+``NormalizedOperator(model, input_norm, output_norm)``. PDE-Refiner (:mod:`.refiner`)
+refines each one-step prediction by a few denoising steps; :func:`rollout` rolls out a
+plain or a refined operator.
 """
 
 from .autoregressive import AutoregressiveObjective as AutoregressiveObjective
@@ -13,5 +15,11 @@ from .normalizer import NormalizedOperator as NormalizedOperator
 from .normalizer import Normalizer as Normalizer
 from .pairs import OperatorObjective as OperatorObjective
 from .physics import PhysicsResidual as PhysicsResidual
+from .refiner import RefinedOperator as RefinedOperator
+from .refiner import Refinement as Refinement
+from .refiner import RefinerNet as RefinerNet
+from .refiner import noise_levels as noise_levels
+from .refiner import rollout as rollout
+from .refiner import step_channels as step_channels
 from .unroll import unroll as unroll
 from .unroll import unroll_batch as unroll_batch

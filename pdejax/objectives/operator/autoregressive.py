@@ -13,6 +13,7 @@ from ..base import AbstractObjective, Losses
 from .losses import data_loss
 from .normalizer import NormalizedOperator, Normalizer
 from .physics import PhysicsResidual
+from .refiner import RefinedOperator, Refinement, RefinerNet, rollout
 from .unroll import unroll_batch
 
 
@@ -29,6 +30,12 @@ class AutoregressiveObjective(AbstractObjective):
     step is trained, so the model learns to correct its own errors at the cost of one
     backward step. An optional PINO-style ``physics`` term penalises the PDE residual
     between consecutive predicted frames (frame ``k`` at time ``time0 + k dt``).
+
+    With a ``refiner`` (:class:`~pdejax.objectives.operator.refiner.Refinement`, PDE-Refiner)
+    the model is a :class:`~pdejax.objectives.operator.refiner.RefinerNet`, ``unroll`` is 1,
+    and the ``data`` loss is the refiner's: for a step ``k`` drawn uniformly from
+    ``{0..K}`` per sample, the one-step MSE (``k = 0``) or the MSE of the predicted noise
+    (``k > 0``); prediction runs the ``1 + K`` refinement calls.
     """
 
     norm: Normalizer  # per field
@@ -38,6 +45,13 @@ class AutoregressiveObjective(AbstractObjective):
     loss_kind: Literal["rel_l2", "mse"] = eqx.field(static=True, default="rel_l2")
     physics: PhysicsResidual | None = None
     time0: float = eqx.field(static=True, default=0.0)
+    refiner: Refinement | None = None
+
+    def __check_init__(self):
+        if self.refiner is not None and (self.unroll != 1 or self.pushforward or self.physics is not None):
+            raise ValueError("AutoregressiveObjective: a refiner trains one step (unroll = 1, no pushforward, "
+                             f"no physics term), got unroll = {self.unroll}, pushforward = {self.pushforward}, "
+                             f"physics = {self.physics is not None}")
 
     @property
     def loss_names(self) -> tuple[str, ...]:
@@ -47,12 +61,22 @@ class AutoregressiveObjective(AbstractObjective):
     def grid_axes(self) -> int:
         return self.norm.mean.ndim - 1
 
-    def step_model(self, model: Any) -> NormalizedOperator:
-        """The one-step operator in physical units: ``(history * fields, *grid) -> (fields, *grid)``."""
+    def step_model(self, model: Any) -> NormalizedOperator | RefinedOperator:
+        """The one-step operator in physical units: ``(history * fields, *grid) -> (fields, *grid)``
+        (refined, when the objective has a refiner)."""
+        if self.refiner is not None:
+            return RefinedOperator(model, self.refiner, self.norm.repeat(self.history), self.norm)
         return NormalizedOperator(model, self.norm.repeat(self.history), self.norm)
+
+    def rollout(self, model: Any, history: Array, n_steps: int, *, key: Any = None) -> Array:
+        """``n_steps`` predicted frames ``(batch, n_steps, fields, *grid)`` after ``history``
+        ``(batch, self.history, fields, *grid)``, in physical units (:func:`~pdejax.objectives.operator.rollout`)."""
+        return rollout(self.step_model(model), history, n_steps, key=key)
 
     def loss(self, model: Any, batch: Any, key: Any) -> tuple[Losses, dict[str, Array]]:
         frames = batch["frames"]  # (B, history + unroll, fields, *grid)
+        if self.refiner is not None:
+            return self._refiner_loss(model, frames, key), {}
         step = self.step_model(model)
         hist, target = frames[:, :self.history], frames[:, self.history:]
         if self.pushforward and self.unroll > 1:
@@ -73,3 +97,10 @@ class AutoregressiveObjective(AbstractObjective):
             t0 = self.time0 + first_frame * self.physics.dt
             losses["physics"] = jnp.mean(jax.vmap(self.physics)(seq, t0))
         return losses, {}
+
+    def _refiner_loss(self, model: RefinerNet, frames: Array, key: Any) -> Losses:
+        hist, target = frames[:, :self.history], frames[:, self.history]
+        norm, window_norm = jax.lax.stop_gradient((self.norm, self.norm.repeat(self.history)))
+        window = window_norm.encode(hist.reshape(hist.shape[0], -1, *hist.shape[3:]))
+        k, noise = self.refiner.draw(key, target)
+        return {"data": jnp.mean(self.refiner.sample_losses(model, window, target, norm, k, noise))}
