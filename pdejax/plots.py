@@ -91,13 +91,10 @@ def plot_metric(history: Sequence[dict[str, Any]], key: str, path: str | Path) -
 
     Log scale when every value is positive. ``ValueError`` when no record logged ``key``.
 
-    Example:
-        >>> import tempfile, pathlib
-        >>> tmp = tempfile.TemporaryDirectory()
-        >>> history = [{"step": s, "phase": "OptaxPhase", "loss": 1 / s, "rel_l2": 2 / s} for s in (10, 20, 30)]
-        >>> plot_metric(history, "rel_l2", pathlib.Path(tmp.name) / "rel_l2.png").name
-        'rel_l2.png'
-        >>> tmp.cleanup()
+    Example (``pdejax plot RUN_DIR --metric rel_l2`` does this)::
+
+        history = [{"step": s, "phase": "OptaxPhase", "loss": 1 / s, "rel_l2": 2 / s} for s in (10, 20, 30)]
+        plot_metric(history, "rel_l2", "plots/metric_rel_l2.png")
     """
     pts = _points(history, key)
     if not pts:
@@ -122,14 +119,11 @@ def plot_comparison(histories: dict[str, Sequence[dict[str, Any]]], path: str | 
         metric_keys: the evaluation metrics of the second panel.
         loss_key: the loss drawn in the first panel (the total, ``loss``).
 
-    Example:
-        >>> import tempfile, pathlib
-        >>> tmp = tempfile.TemporaryDirectory()
-        >>> runs = {f"lr={lr}": [{"step": s, "phase": "OptaxPhase", "loss": lr / s, "rel_l2": 0.1 / s}
-        ...                      for s in (10, 20, 30)] for lr in (1e-3, 1e-2)}
-        >>> plot_comparison(runs, pathlib.Path(tmp.name) / "compare.png").name
-        'compare.png'
-        >>> tmp.cleanup()
+    Example (``pdejax compare`` draws this from the runs' ``metrics.jsonl``)::
+
+        runs = {f"lr={lr}": [{"step": s, "phase": "OptaxPhase", "loss": lr / s, "rel_l2": 0.1 / s}
+                             for s in (10, 20, 30)] for lr in (1e-3, 1e-2)}
+        plot_comparison(runs, "compare.png")
     """
     if not histories:
         raise ValueError("plot_comparison: no runs to draw (an empty dict)")
