@@ -1,5 +1,6 @@
 """What :func:`~pdejax.data.load_dataset` returns: arrays (in memory or read on demand),
-coordinates and attributes of one split of a dataset file."""
+coordinates and attributes of one split of a dataset file; and what the layout readers
+(:mod:`pdejax.data.loader`, :mod:`pdejax.data.well`) find in a file before it is split."""
 
 from __future__ import annotations
 
@@ -12,7 +13,56 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .errors import DataError
+
 Reader = Callable[[np.ndarray], np.ndarray]  # sorted unique row indices -> those rows
+
+
+def h5_reader(ds: h5py.Dataset, path: Path) -> Reader:
+    """A :data:`Reader` of the rows (first axis) of an HDF5 dataset; read errors become DataError."""
+    def read(rows: np.ndarray) -> np.ndarray:
+        try:
+            if len(rows) and rows[-1] - rows[0] == len(rows) - 1:  # a contiguous block: one slice
+                return ds[int(rows[0]):int(rows[-1]) + 1]
+            return ds[rows] if len(rows) else np.zeros((0, *ds.shape[1:]), ds.dtype)
+        except OSError as err:
+            raise DataError(path, f"could not be read ({err}); a truncated or corrupted file?",
+                            dataset=ds.name.lstrip("/")) from None
+
+    return read
+
+
+@dataclass
+class ArraySource:
+    """One array of a file as a layout reader found it: how to read rows, and its shape.
+
+    ``view = (source, index)``: when the whole file is read into memory, this array is
+    ``arrays[source][index]`` (a NumPy view, no second copy); ``read`` serves lazy reads.
+    """
+
+    read: Reader
+    shape: tuple[int, ...]  # with the sample axis
+    dtype: Any
+    axes: tuple[str, ...]
+    view: tuple[str, Any] | None = None
+
+
+@dataclass
+class FileContents:
+    """What a layout reader found in a file: its arrays, coordinates, attributes and notes."""
+
+    layout: str
+    arrays: dict[str, ArraySource]
+    coordinates: dict[str, np.ndarray]
+    attrs: dict[str, Any]
+    notes: list[str]
+    chunks: tuple[int, int] | None = None  # (written, total) for pdejax files
+    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    boundaries: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return self.arrays["tensor"].shape[0]
 
 
 class LazyArray:
@@ -57,7 +107,7 @@ class Dataset:
 
     Attributes:
         path: the file.
-        layout: ``"pdejax"``, ``"pdebench"`` or ``"pdebench-groups"``.
+        layout: ``"pdejax"``, ``"pdebench"``, ``"pdebench-groups"`` or ``"well"``.
         arrays: ``{"tensor": [N, T, X...], ...}`` — NumPy arrays, or :class:`LazyArray`
             when loaded with ``lazy=True`` (then close the dataset when done).
         coordinates: ``{"x-coordinate": (X,), "t-coordinate": (T,), ...}``; one time per
@@ -65,6 +115,11 @@ class Dataset:
         axes: per array, its axis names, ``("sample", "t", "x")``.
         attrs: the file's attributes as Python values.
         rows: the samples of the file in this split.
+        fields: names of the entries of an array's ``field`` axis, where the file names
+            them: ``{"tensor": ("density", "velocity_x", "velocity_y"), ...}``.
+        boundaries: per spatial axis, the boundary types at its (lower, upper) ends where
+            the file records them (The Well: ``"PERIODIC"``, ``"WALL"``, ``"OPEN"``);
+            empty when it does not.
     """
 
     path: Path
@@ -75,6 +130,8 @@ class Dataset:
     attrs: dict[str, Any]
     rows: np.ndarray
     _file: h5py.File | None = field(default=None, repr=False)
+    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    boundaries: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def tensor(self) -> np.ndarray | LazyArray:
@@ -96,6 +153,7 @@ class Dataset:
         return len(self.rows)
 
     def close(self) -> None:
+        """Close the file of a lazily loaded dataset (nothing to do otherwise)."""
         if self._file is not None and self._file.id.valid:
             self._file.close()
 

@@ -1,4 +1,4 @@
-"""Reading datasets: pdejax files and PDEBench's HDF5 layouts, validated where they enter.
+"""Reading datasets: pdejax files, PDEBench's and The Well's HDF5 layouts, validated where they enter.
 
 Accepted layouts:
 
@@ -9,10 +9,16 @@ Accepted layouts:
   per-sample arrays such as Darcy's coefficient ``nu`` ``[N, X, Y]``;
 - ``pdebench-groups``: one group per sample (``"0000"``, ...), each with ``data``
   ``[T, X..., F]`` and ``grid/x``, ``grid/y``, ``grid/t`` (PDEBench 2D
-  diffusion–reaction); read as ``tensor`` ``[N, T, X..., F]``.
+  diffusion–reaction); read as ``tensor`` ``[N, T, X..., F]``;
+- ``well``: The Well's files (``t0_fields``, ``t1_fields``, ``t2_fields``, ``dimensions``,
+  ...): every time-varying field in ``tensor`` ``[N, T, X..., F]`` (vector and tensor
+  components as channels ``velocity_x``, ...), and each field as an array of its own
+  name; see :mod:`pdejax.data.well`.
 
 Splits follow PDEBench: the first ``test_fraction`` of the samples are the test set for
-single-file layouts, the last ``test_fraction`` for one-group-per-sample files.
+single-file layouts (The Well's included: its train/valid/test splits are separate
+files, so a file taken whole is ``split=None``), the last ``test_fraction`` for
+one-group-per-sample files.
 
 Example (a PDEBench-style file such as ``1D_Advection_Sols_beta0.1.hdf5``, in miniature):
     >>> import tempfile, pathlib, h5py, numpy as np
@@ -36,7 +42,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,33 +49,15 @@ import h5py
 import numpy as np
 
 from ..config.errors import ConfigError
-from .dataset import Dataset, LazyArray, Reader
+from .dataset import ArraySource as _Array
+from .dataset import Dataset, LazyArray, h5_reader
+from .dataset import FileContents as _Contents
 from .errors import DataError
 from .hdf5 import COMPLETED, FORMAT, from_attr
+from .well import inspect_well, is_well
 
 SPATIAL = ("x", "y", "z")
-WHAT_IS_VALID = "an HDF5 file written by `pdejax data generate` or in a PDEBench layout"
-
-@dataclass
-class _Array:
-    read: Reader
-    shape: tuple[int, ...]  # with the sample axis
-    dtype: Any
-    axes: tuple[str, ...]
-
-
-@dataclass
-class _Contents:
-    layout: str
-    arrays: dict[str, _Array]
-    coordinates: dict[str, np.ndarray]
-    attrs: dict[str, Any]
-    notes: list[str]
-    chunks: tuple[int, int] | None = None  # (written, total) for pdejax files
-
-    @property
-    def n_samples(self) -> int:
-        return self.arrays["tensor"].shape[0]
+WHAT_IS_VALID = "an HDF5 file written by `pdejax data generate`, in a PDEBench layout or in The Well's"
 
 
 def load_dataset(path: str | Path, *, split: Literal["train", "test"] | None = None, test_fraction: float = 0.1,
@@ -104,14 +91,25 @@ def load_dataset(path: str | Path, *, split: Literal["train", "test"] | None = N
         rows = _split_rows(contents, split, test_fraction)
         arrays = {n: LazyArray(a.read, rows, a.shape[1:], a.dtype) for n, a in contents.arrays.items()}
         if not lazy:
-            arrays = {n: a[:] for n, a in arrays.items()}
+            arrays = _read_all(contents, arrays)
     except BaseException:
         f.close()
         raise
     if not lazy:
         f.close()
     return Dataset(path, contents.layout, arrays, contents.coordinates,
-                   {n: a.axes for n, a in contents.arrays.items()}, contents.attrs, rows, f if lazy else None)
+                   {n: a.axes for n, a in contents.arrays.items()}, contents.attrs, rows, f if lazy else None,
+                   fields=contents.fields, boundaries=contents.boundaries)
+
+
+def _read_all(contents: _Contents, arrays: dict[str, LazyArray]) -> dict[str, np.ndarray]:
+    """Every array in memory; an array that is a view of another is read once, as that view."""
+    out = {n: a[:] for n, a in arrays.items() if contents.arrays[n].view is None}
+    for name, a in contents.arrays.items():
+        if a.view is not None:
+            source, index = a.view
+            out[name] = out[source][index]
+    return {n: out[n] for n in arrays}
 
 
 def describe_file(path: str | Path) -> dict[str, Any]:
@@ -135,6 +133,10 @@ def describe_file(path: str | Path) -> dict[str, Any]:
                      for n, a in c.arrays.items()}
     out["coordinates"] = {n: {"size": int(v.size), "min": float(v.min()), "max": float(v.max())} if v.size else
                           {"size": 0} for n, v in c.coordinates.items()}
+    if c.fields:
+        out["fields"] = {n: list(v) for n, v in c.fields.items()}
+    if c.boundaries:
+        out["boundaries"] = {n: list(v) for n, v in c.boundaries.items()}
     out["attrs"] = attrs
     if c.notes:
         out["notes"] = c.notes
@@ -170,11 +172,14 @@ def _inspect(f: h5py.File, path: Path) -> _Contents:
         return _inspect_pdejax(f, path, attrs)
     if "tensor" in f:
         return _inspect_pdebench(f, path, attrs)
+    if is_well(f):
+        return inspect_well(f, path, attrs)
     groups = sorted(k for k in f if isinstance(f[k], h5py.Group))
     if groups and len(groups) == len(f) and "data" in f[groups[0]]:
         return _inspect_groups(f, path, attrs, groups)
     raise DataError(path, f"is missing (the file holds: {_listing(f)})", dataset="tensor",
-                    valid="'tensor' [N, T, X...] with 'x-coordinate' etc., or one group per sample with 'data'")
+                    valid="'tensor' [N, T, X...] with 'x-coordinate' etc., one group per sample with 'data', "
+                    "or The Well's groups 't0_fields', 't1_fields', 't2_fields' and 'dimensions'")
 
 
 def _inspect_pdejax(f: h5py.File, path: Path, attrs: dict[str, Any]) -> _Contents:
@@ -189,8 +194,11 @@ def _inspect_pdejax(f: h5py.File, path: Path, attrs: dict[str, Any]) -> _Content
         if len(axes) != ds.ndim:
             raise DataError(path, f"has rank {ds.ndim} (shape {ds.shape}) but its axes attribute names "
                             f"{len(axes)} axes {axes}", dataset=name, valid="one axis name per dimension")
-        arrays[name] = _Array(_h5_reader(ds, path), ds.shape, ds.dtype, axes)
+        arrays[name] = _Array(h5_reader(ds, path), ds.shape, ds.dtype, axes)
     contents = _Contents("pdejax", arrays, {}, attrs, [])
+    names = attrs.get("fields")
+    if "field" in arrays["tensor"].axes and isinstance(names, list) and len(names) == arrays["tensor"].shape[-1]:
+        contents.fields["tensor"] = tuple(map(str, names))
     _check_samples(path, contents)
     contents.coordinates = _coordinates(f, path, contents, contents.notes)
     if COMPLETED in f:
@@ -212,13 +220,13 @@ def _inspect_pdebench(f: h5py.File, path: Path, attrs: dict[str, Any]) -> _Conte
                         f"spatial coordinate(s) ({coords})", dataset="tensor",
                         valid=f"rank {2 + len(spatial)}: [N, T, {dims}]")
     sizes = dict(zip(spatial, tensor.shape[2:]))
-    arrays = {"tensor": _Array(_h5_reader(tensor, path), tensor.shape, tensor.dtype, ("sample", "t", *spatial))}
+    arrays = {"tensor": _Array(h5_reader(tensor, path), tensor.shape, tensor.dtype, ("sample", "t", *spatial))}
     for name, ds in f.items():
         if name == "tensor" or name.endswith("-coordinate") or not isinstance(ds, h5py.Dataset) or ds.ndim == 0:
             continue
         rest = tuple(ds.shape[1:])
         axes = tuple(spatial) if rest == tuple(sizes.values()) else tuple(f"axis{i}" for i in range(1, ds.ndim))
-        arrays[name] = _Array(_h5_reader(ds, path), ds.shape, ds.dtype, ("sample", *axes))
+        arrays[name] = _Array(h5_reader(ds, path), ds.shape, ds.dtype, ("sample", *axes))
     contents = _Contents("pdebench", arrays, {}, attrs, [])
     _check_samples(path, contents)
     contents.coordinates = _coordinates(f, path, contents, contents.notes)
@@ -292,26 +300,13 @@ def _coordinates(source: Any, path: Path, contents: _Contents, notes: list[str],
     return out
 
 
-def _h5_reader(ds: h5py.Dataset, path: Path) -> Reader:
-    def read(rows: np.ndarray) -> np.ndarray:
-        try:
-            if len(rows) and rows[-1] - rows[0] == len(rows) - 1:  # a contiguous block: one slice
-                return ds[int(rows[0]):int(rows[-1]) + 1]
-            return ds[rows] if len(rows) else np.zeros((0, *ds.shape[1:]), ds.dtype)
-        except OSError as err:
-            raise DataError(path, f"could not be read ({err}); a truncated or corrupted file?",
-                            dataset=ds.name.lstrip("/")) from None
-
-    return read
-
-
 def _split_rows(contents: _Contents, split: str | None, test_fraction: float) -> np.ndarray:
     n = contents.n_samples
     n_test = int(n * test_fraction)
     rows = np.arange(n)
     if split is None:
         return rows
-    test_first = contents.layout != "pdebench-groups"
+    test_first = contents.layout != "pdebench-groups"  # The Well's files: as PDEBench's single files
     test = rows[:n_test] if test_first else rows[n - n_test:]
     train = rows[n_test:] if test_first else rows[:n - n_test]
     return test if split == "test" else train

@@ -93,6 +93,24 @@ class OperatorViews:
                                     valid="finite values in the samples used (regenerate the file, or choose "
                                     f"other samples with {self.where}.n_test / {self.where}.n_train)")
 
+    def require_periodic(self, where: str) -> None:
+        """Refuse a file that records a non-periodic boundary or a non-cartesian grid.
+
+        Spectral derivatives (a PINO-style residual) assume a periodic cartesian grid;
+        The Well's files say which of theirs is one. Files that record nothing (pdejax's,
+        PDEBench's) are taken as the PDE section describes them.
+
+        Raises:
+            ConfigError: at ``where``, naming the file and its boundaries.
+        """
+        ds = self.dataset
+        bad = {a: list(s) for a, s in ds.boundaries.items() if any(b != "PERIODIC" for b in s)}
+        grid = ds.attrs.get("grid_type", "cartesian") if ds.layout == "well" else "cartesian"
+        if bad or grid != "cartesian":
+            found = f"boundaries (lower, upper) {bad}" if bad else f"grid_type {grid!r}"
+            raise ConfigError(where, "> 0", f"data on a periodic cartesian grid for a spectral residual; "
+                              f"{ds.path} records {found} (set {where} = 0 to train on it without physics)")
+
     # -- description ----------------------------------------------------------------
     @property
     def spatial(self) -> tuple[str, ...]:

@@ -19,11 +19,12 @@ def physics_for(pde: PDE, views: OperatorViews, array: str, frames: Sequence[int
 
     Raises:
         ConfigError: a non-periodic PDE, a grid that does not match the PDE's domain, or
-            frames that are not consecutive.
+            frames that are not consecutive, or a file that records non-periodic boundaries.
     """
     if not isinstance(pde.boundary, Periodic) or not pde.evolution:
         raise ConfigError(where, "> 0", f"a periodic time-dependent PDE; {pde.name!r} is not (spectral "
                           "derivatives need a periodic grid)")
+    views.require_periodic(where)
     if frames is not None and list(frames) != list(range(frames[0], frames[0] + len(frames))):
         raise ConfigError(f"data.output.{array}", list(frames), "consecutive frames for a physics loss")
     times = views.times
