@@ -7,6 +7,7 @@
 
 from . import antiderivative as _antiderivative  # noqa: F401  (registers antiderivative)
 from . import recipes as _recipes  # noqa: F401  (registers the published recipes)
+from . import recipes_lpsda as _recipes_lpsda  # noqa: F401  (registers kdv_lpsda)
 from . import trajectories as _trajectories  # noqa: F401  (registers heat, advection)
 from .config import DataConfig as DataConfig
 from .config import load_data_config as load_data_config

@@ -38,6 +38,13 @@ from .second_order import initial_velocity_residual as initial_velocity_residual
 from .solve import etdrk4_stepper as etdrk4_stepper
 from .solve import initial_condition as initial_condition
 from .solve import spectral_solve as spectral_solve
+from .symmetries import SYMMETRIES as SYMMETRIES
+from .symmetries import AbstractSymmetry as AbstractSymmetry
+from .symmetries import GalileanBoost as GalileanBoost
+from .symmetries import Scaling as Scaling
+from .symmetries import SpaceTranslation as SpaceTranslation
+from .symmetries import TrajectoryCoordinates as TrajectoryCoordinates
+from .symmetries import symmetry_groups as symmetry_groups
 from .trainable import FieldParameter as FieldParameter
 from .trainable import PDEParameters as PDEParameters
 from .trainable import ScalarParameter as ScalarParameter

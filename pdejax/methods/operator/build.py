@@ -21,6 +21,7 @@ from ...data.operator_views import OperatorViews
 from ...objectives import AutoregressiveObjective, Normalizer, OperatorObjective
 from ...objectives.operator import Refinement, RefinerNet, step_channels
 from ..family import Context, Method, register_family
+from .augment import augmentation_for
 from .datafile import dataset_path
 from .evaluation import PairEvaluator, RolloutEvaluator
 from .physics import physics_for
@@ -118,8 +119,10 @@ def build_autoregressive(cfg: ExperimentConfig, ctx: Context) -> Method:
     else:
         norm = Normalizer.identity(fields, dim, dtype)
     physics = physics_for(ctx.pde, views, array, None) if obj.physics_weight > 0 else None
+    augment = augmentation_for(obj, ctx, views, array)  # None without objective.augment
+    conditions = len(augment.conditions) if augment is not None else 0  # what scalings change
     extra = fields + step_channels(refiner.steps) if refiner is not None else 0  # the estimate and k
-    model = _model(cfg, ctx, obj.history * fields + extra, fields, views)
+    model = _model(cfg, ctx, conditions + obj.history * fields + extra, fields, views)
     if refiner is not None:
         model = RefinerNet(model, fields, refiner.steps)
     try:
@@ -127,7 +130,7 @@ def build_autoregressive(cfg: ExperimentConfig, ctx: Context) -> Method:
     except ValueError as err:
         raise ConfigError("objective.unroll", obj.unroll, str(err)) from None
     time0 = float(views.times[0]) if views.times is not None else 0.0
-    objective = AutoregressiveObjective(norm, obj.history, obj.unroll, pushforward=obj.pushforward,
+    objective = AutoregressiveObjective(norm, obj.history, obj.unroll, pushforward=obj.pushforward, augment=augment,
                                         loss_kind=obj.loss, physics=physics, time0=time0, refiner=refiner)
     evaluator = RolloutEvaluator(objective, views, array, cfg.evaluation.batch_size)
     return Method(model, objective, feed, evaluator, physical=objective.step_model,

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt
 
 from ...config.schema import ObjectiveSection, Section
+from .augment import AugmentConfig
 
 
 class OperatorConfig(ObjectiveSection):
@@ -46,4 +47,5 @@ class AutoregressiveConfig(ObjectiveSection):
     unroll: PositiveInt = 1
     pushforward: bool = False
     window: Literal["random", "first"] = "random"
+    augment: AugmentConfig | None = None  # Lie-point-symmetry augmentation (see AugmentConfig)
     refiner: RefinerConfig | None = None

@@ -8,6 +8,8 @@ refines each one-step prediction by a few denoising steps; :func:`rollout` rolls
 plain or a refined operator.
 """
 
+from .augment import Augmentation as Augmentation
+from .augment import Conditioned as Conditioned
 from .autoregressive import AutoregressiveObjective as AutoregressiveObjective
 from .losses import data_loss as data_loss
 from .losses import mean_relative_l2 as mean_relative_l2

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ..base import AbstractObjective, Losses
+from .augment import Augmentation
 from .losses import data_loss
 from .normalizer import NormalizedOperator, Normalizer
 from .physics import PhysicsResidual
@@ -29,7 +30,9 @@ class AutoregressiveObjective(AbstractObjective):
     et al. 2022) the first ``unroll - 1`` steps run without gradient and only the last
     step is trained, so the model learns to correct its own errors at the cost of one
     backward step. An optional PINO-style ``physics`` term penalises the PDE residual
-    between consecutive predicted frames (frame ``k`` at time ``time0 + k dt``).
+    between consecutive predicted frames (frame ``k`` at time ``time0 + k dt``). With
+    ``augment`` (:class:`~pdejax.objectives.operator.Augmentation`) every window is first
+    transformed by the PDE's Lie point symmetries, drawn per sample from the step's key.
 
     With a ``refiner`` (:class:`~pdejax.objectives.operator.refiner.Refinement`, PDE-Refiner)
     the model is a :class:`~pdejax.objectives.operator.refiner.RefinerNet`, ``unroll`` is 1,
@@ -44,6 +47,7 @@ class AutoregressiveObjective(AbstractObjective):
     pushforward: bool = eqx.field(static=True, default=False)
     loss_kind: Literal["rel_l2", "mse"] = eqx.field(static=True, default="rel_l2")
     physics: PhysicsResidual | None = None
+    augment: Augmentation | None = None
     time0: float = eqx.field(static=True, default=0.0)
     refiner: Refinement | None = None
 
@@ -66,7 +70,8 @@ class AutoregressiveObjective(AbstractObjective):
         (refined, when the objective has a refiner)."""
         if self.refiner is not None:
             return RefinedOperator(model, self.refiner, self.norm.repeat(self.history), self.norm)
-        return NormalizedOperator(model, self.norm.repeat(self.history), self.norm)
+        net = model if self.augment is None else self.augment.condition(model)  # + conditioning channels
+        return NormalizedOperator(net, self.norm.repeat(self.history), self.norm)
 
     def rollout(self, model: Any, history: Array, n_steps: int, *, key: Any = None) -> Array:
         """``n_steps`` predicted frames ``(batch, n_steps, fields, *grid)`` after ``history``
@@ -75,9 +80,13 @@ class AutoregressiveObjective(AbstractObjective):
 
     def loss(self, model: Any, batch: Any, key: Any) -> tuple[Losses, dict[str, Array]]:
         frames = batch["frames"]  # (B, history + unroll, fields, *grid)
+        if self.augment is not None:  # symmetry transforms, from a stream of the key of their own
+            frames, conditions = self.augment(frames, batch["t0"], jax.random.fold_in(key, 0x4C5053))
         if self.refiner is not None:
             return self._refiner_loss(model, frames, key), {}
         step = self.step_model(model)
+        if self.augment is not None:
+            step = self.augment.conditioned(step, conditions)
         hist, target = frames[:, :self.history], frames[:, self.history:]
         if self.pushforward and self.unroll > 1:
             warm = unroll_batch(step.batch, hist, self.unroll - 1)
