@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``pdejax`` command; ``argv`` defaults to ``sys.argv[1:]``. Returns the exit status."""
     parser = _parser()
     if argv is None:  # a process of its own (not a caller's in-process use): see quiet_exit
         quiet_exit()
