@@ -38,10 +38,10 @@ from .._os_errors import describe as describe_os_error
 from .._os_errors import os_error_in
 from .._signals import ignore_stop_signals, quiet_exit
 from ..config.errors import ConfigError
-from . import data, info, runs, train
+from . import data, info, runs, sweep, train
 from ._common import load_extensions
 
-COMMAND_GROUPS = (train, info, data, runs)  # each: register(subparsers)
+COMMAND_GROUPS = (train, info, data, runs, sweep)  # each: register(subparsers)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,4 +12,8 @@ from .compare import compare_runs as compare_runs
 from .redraw import redraw_plots as redraw_plots
 from .runs import Run as Run
 from .runs import load_run as load_run
+from .sweep import SweepResult as SweepResult
+from .sweep import sweep as sweep
+from .sweep_report import SweepReport as SweepReport
+from .sweep_report import report as report
 from .train import train as train
