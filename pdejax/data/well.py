@@ -38,6 +38,29 @@ How pdejax presents a file (``layout == "well"``):
 
 The Well's train/valid/test splits are separate files (``datasets/NAME/data/train/*.hdf5``);
 a pdejax config names one file and takes its test set from that file's first samples.
+
+Example (a file in The Well's layout, in miniature: a scalar and a vector field in 2D):
+    >>> import tempfile, pathlib, h5py, numpy as np
+    >>> from pdejax.data import load_dataset
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(tmp.name) / "toy.hdf5"
+    >>> flags = {"sample_varying": True, "time_varying": True, "dim_varying": [True, True]}
+    >>> with h5py.File(path, "w") as f:
+    ...     f.attrs.update(dataset_name="toy", grid_type="cartesian", n_spatial_dims=2, n_trajectories=4)
+    ...     dims = f.create_group("dimensions")
+    ...     dims.attrs["spatial_dims"] = ["x", "y"]
+    ...     dims["time"], dims["x"], dims["y"] = np.linspace(0, 1, 5), np.linspace(0, 1, 8), np.linspace(0, 1, 6)
+    ...     for order, name, components in ((0, "density", ()), (1, "velocity", (2,))):
+    ...         group = f.create_group(f"t{order}_fields")
+    ...         group.attrs["field_names"] = [name]
+    ...         group[name] = np.zeros((4, 5, 8, 6, *components), np.float32)  # [N, T, X, Y(, D)]
+    ...         group[name].attrs.update(flags)
+    >>> data = load_dataset(path)
+    >>> data.layout, data.tensor.shape, data.fields["tensor"]
+    ('well', (4, 5, 8, 6, 3), ('density', 'velocity_x', 'velocity_y'))
+    >>> data.arrays["velocity"].shape, data.boundaries["x"]  # no boundary_conditions group: open
+    ((4, 5, 8, 6, 2), ('OPEN', 'OPEN'))
+    >>> tmp.cleanup()
 """
 
 from __future__ import annotations
@@ -89,7 +112,8 @@ def inspect_well(f: h5py.File, path: Path, attrs: dict[str, Any]) -> FileContent
     notes: list[str] = []
     dims = _group(f, "dimensions", path)
     spatial = _spatial_dims(dims, attrs, path)
-    sizes = {a: _coordinate(dims, a, path).size for a in spatial}
+    coordinates = {f"{a}-coordinate": _coordinate(dims, a, path) for a in spatial}
+    sizes = {a: coordinates[f"{a}-coordinate"].size for a in spatial}
     time = _dataset(dims, "time", path)
     if time.ndim not in (1, 2):
         raise DataError(path, f"has shape {time.shape}", dataset="dimensions/time", valid="shape (T,) or (N, T)")
@@ -108,14 +132,13 @@ def inspect_well(f: h5py.File, path: Path, attrs: dict[str, Any]) -> FileContent
         raise DataError(path, f"has no time-varying field (fields: {listed})", dataset="t0_fields",
                         valid="at least one field with time_varying = True (pdejax trains on trajectories)")
     grid = tuple(sizes[a] for a in spatial)
-    arrays, field_names, dtype = _arrays(varying, fields, n, n_t, grid, spatial, path)
+    arrays, field_names = _arrays(varying, fields, n, n_t, grid, spatial, path)
     for fd in fields:
         if not fd.sample_varying:
             notes.append(f"{fd.group}/{fd.name} does not vary between trajectories: every sample holds the same values")
         if not all(fd.dim_varying):
             constant = [a for a, v in zip(spatial, fd.dim_varying) if not v]
             notes.append(f"{fd.group}/{fd.name} is constant along {', '.join(constant)}: repeated over that axis")
-    coordinates = {f"{a}-coordinate": _coordinate(dims, a, path) for a in spatial}
     times = _times(time, n, n_t, path, notes)
     if times is not None:
         coordinates["t-coordinate"] = times
@@ -273,7 +296,7 @@ def _block_reader(fd: _Field, n_t: int, grid: tuple[int, ...], path: Path) -> Re
 
 
 def _arrays(varying: list[_Field], fields: list[_Field], n: int, n_t: int, grid: tuple[int, ...],
-            spatial: list[str], path: Path) -> tuple[dict[str, ArraySource], dict[str, tuple[str, ...]], Any]:
+            spatial: list[str], path: Path) -> tuple[dict[str, ArraySource], dict[str, tuple[str, ...]]]:
     readers = {fd.name: _block_reader(fd, n_t, grid, path) for fd in fields}
     dtype = np.result_type(*(fd.ds.dtype for fd in varying))
     channels = tuple(c for fd in varying for c in fd.channels)
@@ -304,7 +327,7 @@ def _arrays(varying: list[_Field], fields: list[_Field], n: int, n_t: int, grid:
                                       fd.ds.dtype, ("sample", *lead, *spatial, *(() if scalar else ("field",))), view)
         if not scalar:
             names[fd.name] = fd.channels
-    return arrays, names, dtype
+    return arrays, names
 
 
 def _squeeze(read: Reader) -> Reader:

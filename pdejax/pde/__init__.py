@@ -27,6 +27,7 @@ from .library import kdv as kdv
 from .library import kuramoto_sivashinsky as kuramoto_sivashinsky
 from .library import navier_stokes_2d as navier_stokes_2d
 from .library import poisson as poisson
+from .library import poisson_source as poisson_source
 from .mol import MOLVectorField as MOLVectorField
 from .mol import initial_fields as initial_fields
 from .mol import mol_vector_field as mol_vector_field

@@ -28,5 +28,8 @@ from .random import fno_burgers_initial as fno_burgers_initial
 from .random import fno_navier_stokes_initial as fno_navier_stokes_initial
 from .random import gaussian_random_field as gaussian_random_field
 from .random import neumann_random_field as neumann_random_field
+from .series import ChebyshevSeries as ChebyshevSeries
+from .series import FourierSeries as FourierSeries
+from .series import TensorBasis as TensorBasis
 from .symmetry import fourier_shift as fourier_shift
 from .symmetry import galilean_boost as galilean_boost

@@ -179,7 +179,8 @@ def test_same_trajectories_give_the_same_views_in_either_layout(tmp_path):
     np.testing.assert_array_equal(b.times, a.times)
     for got, want in zip(b.coordinates(), a.coordinates()):
         np.testing.assert_array_equal(got, want)
-    assert load_dataset(well).boundaries == {"x": ("PERIODIC", "PERIODIC"), "y": ("PERIODIC", "PERIODIC")}
+    assert b.dataset.boundaries == {"x": ("PERIODIC", "PERIODIC"), "y": ("PERIODIC", "PERIODIC")}
+    b.require_periodic("objective.physics_weight")  # periodic both ways: a spectral residual may use it
     # several fields: PDEBench's one-group-per-sample layout [T, X, Y, F] against t0 + t1 fields
     n, nt = 4, 3
     data = RNG.standard_normal((n, nt, 8, 8, 3)).astype(np.float32)
@@ -215,11 +216,18 @@ def test_autoregressive_training_on_either_layout_is_the_same(tmp_path):
     np.testing.assert_allclose(curves[1], curves[0], rtol=1e-6)  # identical arrays, identical run
 
 
-def test_physics_loss_refuses_a_well_file_with_walls(tmp_path):
+@pytest.mark.parametrize("change, found", [
+    (None, r"records boundaries .*'y': \['WALL', 'WALL'\]"),
+    (lambda f: f["boundary_conditions/y_wall"].attrs.update(bc_type="PERIODIC") or f.attrs.update(
+        grid_type="spherical"), "records grid_type 'spherical'"),
+])
+def test_physics_loss_refuses_a_well_file_that_is_not_periodic(tmp_path, change, found):
     toy_2d(tmp_path / "toy.hdf5")
+    if change is not None:
+        _edit(tmp_path / "toy.hdf5", change)
     cfg = tiny_autoregressive(tmp_path / "toy.hdf5", physics_weight=0.1) | {"pde": {"name": "heat", "kappa": 0.01}}
     cfg["data"] |= {"n_train": 4, "batch_size": 4}
-    with pytest.raises(ConfigError, match=r"records boundaries .*'y': \['WALL', 'WALL'\]") as err:
+    with pytest.raises(ConfigError, match=found) as err:
         pdejax.experiment.build(cfg)
     assert err.value.key == "objective.physics_weight" and "toy.hdf5" in str(err.value)
 

@@ -24,6 +24,7 @@ from ..family import Context, Method, register_family
 from .augment import augmentation_for
 from .datafile import dataset_path
 from .evaluation import PairEvaluator, RolloutEvaluator
+from .nsm import build_from_pde
 from .physics import physics_for
 from .schema import AutoregressiveConfig, OperatorConfig
 
@@ -71,7 +72,10 @@ def _model(cfg: ExperimentConfig, ctx: Context, in_size: int, out_size: int, vie
 
 @register_family("operator", OperatorConfig, precisions=("default", "bf16"), domain_parallel=True)
 def build_operator(cfg: ExperimentConfig, ctx: Context) -> Method:
-    """Supervised pairs: ``data.input`` → ``data.output`` (+ PINO residual with ``physics_weight``)."""
+    """Supervised pairs: ``data.input`` → ``data.output`` (+ PINO residual with ``physics_weight``);
+    ``objective.physics: spectral | grid`` trains from the PDE alone (:func:`.nsm.build_from_pde`)."""
+    if cfg.objective.physics != "frames":
+        return build_from_pde(cfg, ctx)
     data_cfg, obj = cfg.data, cfg.objective
     inputs, outputs = (data_cfg.input, data_cfg.output) if data_cfg is not None else ({}, {})
     views = _views(cfg, ctx, inputs, outputs)

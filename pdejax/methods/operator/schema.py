@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt
 
 from ...config.schema import ObjectiveSection, Section
+from .residual_schema import Physics, ResidualConfig
 from .augment import AugmentConfig
 
 
@@ -15,12 +16,16 @@ class OperatorConfig(ObjectiveSection):
 
     ``loss``: per-sample relative L2 or MSE, in physical units; ``physics_weight`` > 0
     adds a PINO-style PDE residual on the output frames with that weight (needs a ``pde``
-    section); the data term's weight is ``weights.data`` (default 1).
+    section); the data term's weight is ``weights.data`` (default 1). ``physics: spectral``
+    (Neural Spectral Methods) or ``grid`` (the residual on a uniform grid) trains from the
+    PDE alone, on ``data.input`` only (``residual`` holds their settings; see ``nsm.py``).
     """
 
     name: Literal["operator"] = "operator"
     loss: Literal["rel_l2", "mse"] = "rel_l2"
     physics_weight: float = Field(0.0, ge=0)
+    physics: Physics = "frames"
+    residual: ResidualConfig = Field(default_factory=ResidualConfig)
 
 
 class RefinerConfig(Section):

@@ -15,6 +15,12 @@ from .losses import data_loss as data_loss
 from .losses import mean_relative_l2 as mean_relative_l2
 from .normalizer import NormalizedOperator as NormalizedOperator
 from .normalizer import Normalizer as Normalizer
+from .nsm import GridObjective as GridObjective
+from .nsm import GridOperator as GridOperator
+from .nsm import OperatorInputs as OperatorInputs
+from .nsm import SpectralObjective as SpectralObjective
+from .nsm import SpectralOperator as SpectralOperator
+from .nsm import fourier_inputs as fourier_inputs
 from .pairs import OperatorObjective as OperatorObjective
 from .physics import PhysicsResidual as PhysicsResidual
 from .refiner import RefinedOperator as RefinedOperator
@@ -23,5 +29,6 @@ from .refiner import RefinerNet as RefinerNet
 from .refiner import noise_levels as noise_levels
 from .refiner import rollout as rollout
 from .refiner import step_channels as step_channels
+from .spectral_residual import SpectralResidual as SpectralResidual
 from .unroll import unroll as unroll
 from .unroll import unroll_batch as unroll_batch

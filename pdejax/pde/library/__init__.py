@@ -24,6 +24,7 @@ from .one_d import kdv as kdv
 from .one_d import kuramoto_sivashinsky as kuramoto_sivashinsky
 from .reaction import gray_scott as gray_scott
 from .registry import PDES as PDES
+from .sources import poisson_source as poisson_source
 from .two_d import darcy as darcy
 from .two_d import darcy_pde as darcy_pde
 from .two_d import navier_stokes_2d as navier_stokes_2d

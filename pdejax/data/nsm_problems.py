@@ -1,0 +1,152 @@
+"""The Neural Spectral Methods problems (Du et al. 2024): inputs and spectral references.
+
+Operators trained from the PDE alone see only the inputs (a source, an initial
+condition); the reference solutions stored here are for evaluation. The inputs are
+Gaussian random fields with the paper's periodic kernel
+``k(x, y) = ∏_i exp(-sin²(π (x_i - y_i) / L) / (2 ℓ²))``, whose Fourier coefficients are
+independent with variances ``∏_i e^{-a} I_{k_i}(a)``, ``a = 1 / (4 ℓ²)`` (modified Bessel
+functions), sampled exactly in Fourier space and truncated to ``|k_i| <= max_wavenumber``
+(the paper interpolates samples on a 16² grid for Poisson, so ``|k| <= 8``; on its 64-point
+grid for reaction–diffusion, where modes beyond 16 have standard deviations below 1e-4 of
+the largest).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.special
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..config.errors import ConfigError
+from ..pde import fisher_kpp, grid_for, poisson_source
+from ..pde.spectral_terms import symbol
+from ..spectral import FourierGrid
+from .generators import GENERATORS, AbstractGenerator, ArraySpec
+from .trajectories import Precision, SpectralTrajectories
+
+
+class PeriodicKernelField(eqx.Module):
+    """A Gaussian random field with the periodic kernel of length scale ``length_scale``
+    (relative to the period), Fourier modes ``|k_i| <= max_wavenumber``, times ``scale``.
+
+    ``normalize``: map each sample affinely onto ``[0, 1]`` by its grid minimum and maximum
+    (the paper's reaction–diffusion initial conditions); ``zero_mean``: drop the mean mode.
+    """
+
+    length_scale: float = eqx.field(static=True)
+    max_wavenumber: int = eqx.field(static=True)
+    scale: float = eqx.field(static=True, default=1.0)
+    zero_mean: bool = eqx.field(static=True, default=False)
+    normalize: bool = eqx.field(static=True, default=False)
+
+    def std(self, grid: FourierGrid) -> np.ndarray:
+        """Standard deviation of each ``rfftn`` coefficient of white noise's transform (host, float64)."""
+        a = 1.0 / (4 * self.length_scale**2)
+        std = np.ones(())
+        for k, length in zip(grid.wavenumbers(np.float64), grid.lengths):
+            index = np.rint(np.abs(k) * length / (2 * math.pi))
+            variance = np.where(index <= self.max_wavenumber, scipy.special.ive(index, a), 0.0)
+            std = std * np.sqrt(variance)
+        if self.zero_mean:
+            std = std.copy()
+            std.flat[0] = 0.0
+        # E|rfftn(noise)_k|² = N and irfftn divides by N: coefficient variance = λ_k.
+        return std * math.sqrt(math.prod(grid.sizes)) * self.scale
+
+    def __call__(self, key: PRNGKeyArray, grid: FourierGrid, dtype) -> Float[Array, "*sizes"]:
+        noise = jax.random.normal(key, grid.sizes, dtype)
+        u = jnp.fft.irfftn(jnp.fft.rfftn(noise) * jnp.asarray(self.std(grid), dtype), s=grid.sizes).astype(dtype)
+        if self.normalize:
+            u = (u - jnp.min(u)) / (jnp.max(u) - jnp.min(u))
+        return u
+
+    def describe(self) -> str:
+        out = (f"Gaussian random field, periodic kernel exp(-sin^2(pi d) / (2 * {self.length_scale:g}^2)) per axis, "
+               f"modes |k| <= {self.max_wavenumber}")
+        out += ", zero mean" if self.zero_mean else ""
+        return out + (", mapped onto [0, 1] by its minimum and maximum" if self.normalize else "")
+
+
+class PoissonSourcePairs(AbstractGenerator):
+    """Sources ``source`` and solutions ``tensor`` of ``-Δu = s`` on the periodic box.
+
+    The solution is the exact spectral solve from the PDE definition's Fourier symbol,
+    ``û = -ŝ / σ(k)`` (``σ`` the symbol of ``Δ``), with zero mean; the source is band-limited
+    below the grid's Nyquist mode, so the stored solution is exact to round-off.
+    """
+
+    n_points: int = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+    length: float = eqx.field(static=True)
+    field: PeriodicKernelField
+    precision: str = eqx.field(static=True)
+
+    @property
+    def grid(self) -> FourierGrid:
+        return grid_for(poisson_source(self.dim, self.length), self.n_points)
+
+    @property
+    def arrays(self) -> dict[str, ArraySpec]:
+        g, dtype = self.grid, jnp.dtype(self.precision)
+        return {"tensor": ArraySpec((1, *g.sizes), dtype, ("t", *g.coords)),
+                "source": ArraySpec(g.sizes, dtype, g.coords)}
+
+    def coordinates(self) -> dict[str, np.ndarray]:
+        g = self.grid
+        return {f"{c}-coordinate": lo + length * np.arange(n) / n
+                for c, lo, length, n in zip(g.coords, g.lower, g.lengths, g.sizes)}
+
+    def attributes(self) -> dict[str, Any]:
+        return {"pde": "poisson_source", "boundary": "periodic", "length": self.length,
+                "source": self.field.describe(), "solver": "exact Fourier solve from the PDE's symbol, zero mean",
+                "resolution": list(self.grid.sizes), "precision": self.precision}
+
+    def sample(self, key: PRNGKeyArray) -> dict[str, Array]:
+        dtype, g = jnp.dtype(self.precision), self.grid
+        pde = poisson_source(self.dim, self.length)
+        s = self.field(key, g, dtype)
+        sym = symbol(pde, g, pde.linear["u"])  # Δ → -|k|²
+        inverse = np.where(sym != 0, -1.0 / np.where(sym != 0, sym, 1.0), 0.0)  # 0 = Δu + s
+        u = jnp.fft.irfftn(jnp.fft.rfftn(s) * jnp.asarray(inverse.real, dtype), s=g.sizes).astype(dtype)
+        return {"tensor": u[None], "source": s}
+
+
+@GENERATORS.register("poisson_source")
+def poisson_source_pairs(n_points: int = 64, dim: int = 2, length: float = 1.0, length_scale: float = 0.2,
+                         max_wavenumber: int = 8, scale: float = 1.0, precision: Precision = "float32"
+                         ) -> PoissonSourcePairs:
+    """Periodic Poisson ``-Δu = s`` (the NSM paper's): zero-mean sources from the periodic
+    kernel (``length_scale`` 0.2, ``|k| <= 8``), exact spectral solutions, ``n_points`` per axis."""
+    if not 2 * max_wavenumber < n_points:
+        raise ConfigError("max_wavenumber", max_wavenumber, f"below n_points / 2 = {n_points / 2} (band-limited "
+                          "on the grid)")
+    if not length_scale > 0:
+        raise ConfigError("length_scale", length_scale, "a positive length scale")
+    if precision == "float64" and not jax.config.read("jax_enable_x64"):  # reads jax.enable_x64 too
+        raise ConfigError("precision", precision, "float32, or float64 inside `with jax.enable_x64(True):` "
+                          "(pdejax data generate does this)")
+    field = PeriodicKernelField(length_scale, max_wavenumber, scale, zero_mean=True)
+    return PoissonSourcePairs(n_points, dim, length, field, precision)
+
+
+@GENERATORS.register("reaction_diffusion")
+def reaction_diffusion(n_points: int = 128, nu: float = 0.01, rho: float = 5.0, t_final: float = 1.0,
+                       n_frames: int = 64, steps_per_frame: int = 16, length_scale: float = 0.2,
+                       max_wavenumber: int = 16, precision: Precision = "float32") -> SpectralTrajectories:
+    """Reaction–diffusion ``u_t = ν u_xx + ρ u (1 - u)`` on the periodic unit interval (the NSM
+    paper's; pdejax's ``fisher_kpp``) by ETDRK4, ``n_frames + 1`` frames over ``[0, t_final]``,
+    initial conditions from the periodic kernel mapped onto ``[0, 1]``."""
+    if n_frames < 1 or steps_per_frame < 1:
+        raise ConfigError("n_frames", n_frames, "positive n_frames and steps_per_frame")
+    if not 2 * max_wavenumber < n_points:
+        raise ConfigError("max_wavenumber", max_wavenumber, f"below n_points / 2 = {n_points / 2}")
+    pde = fisher_kpp(diffusion=nu, rate=rho, length=1.0, t_final=t_final)
+    initial = PeriodicKernelField(length_scale, max_wavenumber, normalize=True)
+    dt = t_final / (n_frames * steps_per_frame)
+    return SpectralTrajectories(pde, n_points, dt, n_frames * steps_per_frame, steps_per_frame, initial, precision)

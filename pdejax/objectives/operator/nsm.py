@@ -1,0 +1,276 @@
+"""Operators trained from the PDE alone: Neural Spectral Methods and the grid (PINO) residual.
+
+Both objectives take batches of operator *inputs* only, ``{"x": (B, c_in, *grid)}`` on the
+dataset's uniform periodic grid — an initial condition and/or PDE parameter fields such
+as a source — and never a solution. The leading ``initial`` channels are the initial
+condition of an evolution problem, the others replace the PDE parameters named in
+``params`` (:class:`OperatorInputs`).
+
+:class:`SpectralObjective` (Du et al. 2024): the model runs on the collocation nodes of a
+:class:`~pdejax.spectral.TensorBasis` (Chebyshev–Lobatto in time, equispaced on periodic
+axes) and its values are read as coefficients (:class:`SpectralOperator`). Constraints are
+built into the basis: the initial condition by ``u = u₀ + (t - t₀) v`` (an exact product
+in coefficient space), the undetermined mean of a periodic steady problem set to zero.
+The loss is the exact mean square of the residual function from
+:class:`~pdejax.objectives.operator.spectral_residual.SpectralResidual`.
+
+:class:`GridObjective`: the same model and constraints on a uniform grid, the residual on
+that grid — FFT derivatives in space (:func:`~pdejax.pde.grid_rhs`), in time the
+trapezoidal PINO residual of :class:`~pdejax.objectives.operator.PhysicsResidual` — and
+the loss its mean square there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from ...models.batching import apply_batch
+from ...pde import PDE
+from ...pde.grid import grid_rhs
+from ...spectral import FourierGrid, FourierSeries, TensorBasis
+from ..base import AbstractObjective, Losses
+from .physics import PhysicsResidual
+from .spectral_residual import SpectralResidual
+
+Points = tuple[tuple[float, ...], ...]  # 1D coordinates per axis (static, hashable)
+
+
+class OperatorInputs(eqx.Module):
+    """How an operator's input channels, on a uniform periodic grid, enter a PDE.
+
+    Args:
+        space: a Fourier :class:`TensorBasis` over the spatial coordinates, one odd size
+            per axis of at most the grid's points (the grid's own Nyquist mode is dropped).
+        grid: points per spatial axis of the data grid (``x_j = lower + L j / n``).
+        initial: how many leading channels are the initial condition (the evolving
+            fields), 0 for a steady problem.
+        params: the PDE parameters the other channels replace, in order.
+    """
+
+    space: TensorBasis = eqx.field(static=True)
+    grid: tuple[int, ...] = eqx.field(static=True)
+    initial: int = eqx.field(static=True, default=0)
+    params: tuple[str, ...] = eqx.field(static=True, default=())
+
+    @property
+    def channels(self) -> int:
+        return self.initial + len(self.params)
+
+    def coefficients(self, x: Float[Array, "c_in *grid"]) -> Float[Array, "c_in *modes"]:
+        """The inputs' coefficients in ``space`` (an exact discrete Fourier projection)."""
+        for i, (s, n) in enumerate(zip(self.space.series, self.grid)):
+            x = jnp.moveaxis(jnp.tensordot(jnp.asarray(s.analysis(n), x.dtype), x, axes=(1, 1 + i)), 0, 1 + i)
+        return x
+
+    def named(self, coefs: Float[Array, "c_in *modes"]) -> dict[str, Array]:
+        """``{parameter: its coefficients}`` for the parameter channels."""
+        return {p: coefs[self.initial + j] for j, p in enumerate(self.params)}
+
+
+class SpectralObjective(AbstractObjective):
+    """Neural Spectral Method loss: the PDE residual of the model's coefficients, no data.
+
+    Args:
+        residual: the coefficient-space residual; its ``basis`` is the solution's basis.
+        net: the model's collocation basis (the solution basis before the constraints:
+            one Chebyshev coefficient fewer in time when the initial condition is imposed).
+        inputs: the input channels (:class:`OperatorInputs`).
+        output_scale: the model's output is multiplied by it (the paper scales by 1e-3).
+        zero_mean: set the mean to zero (a periodic steady problem whose ``L`` kills constants).
+        points: the coordinates the physical operator returns (time frames first for an
+            evolution problem): the data grid, for evaluation.
+    """
+
+    residual: SpectralResidual
+    net: TensorBasis = eqx.field(static=True)
+    inputs: OperatorInputs
+    output_scale: float = eqx.field(static=True, default=1.0)
+    zero_mean: bool = eqx.field(static=True, default=False)
+    points: Points = eqx.field(static=True, default=())
+
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        return ("physics",)
+
+    @property
+    def grid_axes(self) -> int:
+        return len(self.inputs.grid)
+
+    @property
+    def basis(self) -> TensorBasis:
+        return self.residual.basis
+
+    def model_inputs(self, x: Float[Array, "c_in *grid"]) -> tuple[Array, Array]:
+        """``(coefficients of the inputs, the model's input on its collocation nodes)``."""
+        coefs = self.inputs.coefficients(x)
+        space = self.inputs.space
+        nodes = [self.net.coordinates()[self.net.axis(c)] for c in space.coords]
+        v = space.evaluate(coefs, nodes)
+        if "t" in self.net.coords:
+            v = jnp.broadcast_to(v[:, None], (v.shape[0], self.net.sizes[0], *v.shape[1:]))
+        return coefs, v
+
+    def coefficients(self, output: Float[Array, "fields *nodes"], coefs_in: Array) -> Array:
+        """The solution's coefficients from the model's output at the nodes (constraints applied)."""
+        c = self.net.to_coefficients(output * self.output_scale)
+        if self.zero_mean:
+            c = c.at[(slice(None),) + (0,) * len(self.net.sizes)].set(0)
+        if self.inputs.initial:
+            t = self.net.series[0]
+            grown = self.net.resized({"t": t.size + 1})
+            c = (t.upper - t.lower) / 2 * (self.net.times_unit(c, "t") + self.net.embed(c, grown))
+            space = TensorBasis(grown.coords[1:], grown.series[1:])
+            u0 = self.inputs.space.embed(coefs_in[:self.inputs.initial], space)
+            c = c.at[:, 0].add(u0)
+        return c
+
+    def solutions(self, model: Any, x: Float[Array, "batch c_in *grid"]) -> tuple[Array, Array]:
+        """``(solution coefficients (B, fields, *sizes), input coefficients (B, c_in, *modes))``."""
+        coefs_in, v = jax.vmap(self.model_inputs)(x)
+        out = apply_batch(model, v)
+        return jax.vmap(self.coefficients)(out, coefs_in), coefs_in
+
+    def loss(self, model: Any, batch: Any, key: Any) -> tuple[Losses, dict[str, Array]]:
+        coefs, coefs_in = self.solutions(model, batch["x"])
+        per_sample = jax.vmap(lambda c, ci: self.residual(c, self.inputs.named(ci)))(coefs, coefs_in)
+        return {"physics": jnp.mean(per_sample)}, {}
+
+    def physical(self, model: Any) -> SpectralOperator:
+        """The trained operator: inputs on the data grid → solution values at ``points``."""
+        return SpectralOperator(model, self)
+
+
+class SpectralOperator(eqx.Module):
+    """A Neural Spectral Method's operator: ``(c_in, *grid) -> (frames · fields, *grid)`` (or
+    ``(fields, *grid)`` for a steady problem) at the objective's ``points``; :meth:`coefficients`
+    gives the solution as coefficients, to evaluate anywhere (:meth:`TensorBasis.evaluate`)."""
+
+    model: Any
+    objective: SpectralObjective
+
+    def coefficients(self, x: Float[Array, "batch c_in *grid"]) -> Float[Array, "batch fields *sizes"]:
+        """The solution's coefficients in ``objective.basis``."""
+        return self.objective.solutions(self.model, x)[0]
+
+    def batch(self, x: Float[Array, "batch c_in *grid"]) -> Float[Array, "batch c_out *grid"]:
+        obj = self.objective
+        values = jax.vmap(lambda c: obj.basis.evaluate(c, obj.points))(self.coefficients(x))
+        if "t" in obj.basis.coords:  # (B, F, T, *space) -> (B, T * F, *space), frames outer
+            values = jnp.moveaxis(values, 2, 1)
+            values = values.reshape(values.shape[0], -1, *values.shape[3:])
+        return values
+
+    def __call__(self, x: Float[Array, "c_in *grid"]) -> Float[Array, "c_out *grid"]:
+        return self.batch(x[None])[0]
+
+
+class GridObjective(AbstractObjective):
+    """The PINO-style loss of the same operator: the PDE residual on a uniform grid, no data.
+
+    Args:
+        pde: the definition (periodic).
+        inputs: the input channels (:class:`OperatorInputs`).
+        grid: the training grid's 1D coordinates: uniform frames ``t_0 .. t_1`` (both ends)
+            first for an evolution problem, then the periodic spatial nodes.
+        points: the data grid's coordinates in the same layout, where the physical operator
+            is evaluated (the model runs there directly).
+        output_scale, zero_mean: as for :class:`SpectralObjective` (the mean over the grid).
+    """
+
+    pde: PDE
+    inputs: OperatorInputs
+    grid: Points = eqx.field(static=True)
+    points: Points = eqx.field(static=True)
+    output_scale: float = eqx.field(static=True, default=1.0)
+    zero_mean: bool = eqx.field(static=True, default=False)
+
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        return ("physics",)
+
+    @property
+    def grid_axes(self) -> int:
+        return len(self.inputs.grid)
+
+    def values(self, model: Any, x: Float[Array, "batch c_in *grid"], points: Points) -> tuple[Array, Array]:
+        """``(solution values (B, fields, *points), input coefficients)``."""
+        evolution = self.pde.evolution
+        space = points[1:] if evolution else points
+
+        def prepare(xi):
+            coefs = self.inputs.coefficients(xi)
+            v = self.inputs.space.evaluate(coefs, space)
+            if evolution:
+                v = jnp.broadcast_to(v[:, None], (v.shape[0], len(points[0]), *v.shape[1:]))
+            return coefs, v
+
+        coefs, v = jax.vmap(prepare)(x)
+        u = apply_batch(model, v) * self.output_scale
+        axes = tuple(range(u.ndim - len(space), u.ndim))
+        if self.zero_mean:
+            u = u - jnp.mean(u, axis=axes, keepdims=True)
+        if self.inputs.initial:
+            t0, t1 = self.pde.domain.time
+            t = jnp.asarray(np.asarray(points[0]) - t0, u.dtype).reshape(1, 1, -1, *(1,) * len(space))
+            u0 = jax.vmap(lambda c: self.inputs.space.evaluate(c[:self.inputs.initial], space))(coefs)
+            u = u0[:, :, None] + t * u
+        return u, coefs
+
+    def _grid(self, sizes: Sequence[int]) -> FourierGrid:
+        dom = self.pde.domain
+        return FourierGrid(dom.coords, dom.lower, dom.lengths, tuple(sizes))
+
+    def loss(self, model: Any, batch: Any, key: Any) -> tuple[Losses, dict[str, Array]]:
+        u, coefs = self.values(model, batch["x"], self.grid)
+        space = self.grid[1:] if self.pde.evolution else self.grid
+        grid = self._grid([len(p) for p in space])
+
+        def one(ui, ci):
+            pde = self.pde
+            named = self.inputs.named(ci)
+            if named:
+                values = {k: self.inputs.space.evaluate(v, space) for k, v in named.items()}
+                pde = eqx.tree_at(lambda p: p.params, pde, {**pde.params, **values})
+            if not pde.evolution:
+                return jnp.mean(grid_rhs(pde, grid, ui) ** 2)
+            times = np.asarray(self.grid[0])
+            residual = PhysicsResidual(pde, float(times[1] - times[0]), 1.0)
+            return jnp.mean(residual.residual(jnp.moveaxis(ui, 1, 0), float(times[0])) ** 2)
+
+        return {"physics": jnp.mean(jax.vmap(one)(u, coefs))}, {}
+
+    def physical(self, model: Any) -> GridOperator:
+        """The trained operator evaluated on the data grid (``points``)."""
+        return GridOperator(model, self)
+
+
+class GridOperator(eqx.Module):
+    """A grid-trained operator: ``(c_in, *grid) -> (frames · fields, *grid)`` (or ``(fields, *grid)``)
+    on the objective's ``points``; the model runs on that grid."""
+
+    model: Any
+    objective: GridObjective
+
+    def batch(self, x: Float[Array, "batch c_in *grid"]) -> Float[Array, "batch c_out *grid"]:
+        u, _ = self.objective.values(self.model, x, self.objective.points)
+        if self.objective.pde.evolution:
+            u = jnp.moveaxis(u, 2, 1)
+            u = u.reshape(u.shape[0], -1, *u.shape[3:])
+        return u
+
+    def __call__(self, x: Float[Array, "c_in *grid"]) -> Float[Array, "c_out *grid"]:
+        return self.batch(x[None])[0]
+
+
+def fourier_inputs(lower: Sequence[float], lengths: Sequence[float], grid: Sequence[int], coords: Sequence[str],
+                   initial: int = 0, params: Sequence[str] = ()) -> OperatorInputs:
+    """:class:`OperatorInputs` for data on the uniform periodic ``grid`` (the largest odd basis it holds)."""
+    series = tuple(FourierSeries(float(a), float(L), n if n % 2 else n - 1) for a, L, n in zip(lower, lengths, grid))
+    return OperatorInputs(TensorBasis(tuple(coords), series), tuple(int(n) for n in grid), initial, tuple(params))
