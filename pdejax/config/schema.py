@@ -36,6 +36,7 @@ from .errors import ConfigError
 from .launch import check_distributed_settings
 from .paths import resolve_config_relative, resolve_data_path
 from .strict import bool_for_number, first_non_finite
+from .tracking import DEFAULT_LOGGERS, Loggers, MLflowConfig
 
 
 def _config_path(value: str | None, info: ValidationInfo) -> str | None:
@@ -72,8 +73,6 @@ class Section(BaseModel):
                 if where is not None:
                     raise ConfigError(".".join((name, *where)), True, "a number, not a boolean")
         return data
-
-
 
 
 class Named(BaseModel):
@@ -206,6 +205,8 @@ class LBFGSConfig(Section):
 
 
 class TrainConfig(Section):
+    """How long to train; how to log (``loggers``: see ``pdejax.config.tracking``), evaluate, checkpoint, plot."""
+
     steps: int = Field(10000, ge=0)
     steps_per_call: PositiveInt = 100
     log_every: PositiveInt = 100
@@ -214,6 +215,8 @@ class TrainConfig(Section):
     keep_checkpoints: PositiveInt = 3
     progress: bool = True
     plots: bool = True
+    loggers: Loggers = Field(default_factory=lambda: list(DEFAULT_LOGGERS))
+    mlflow: MLflowConfig = Field(default_factory=MLflowConfig)
 
     @field_validator("log_every", "eval_every", "checkpoint_every")
     @classmethod
@@ -394,6 +397,3 @@ def experiment_schema() -> type[ExperimentConfig]:
 
 def objective_schema(name: str) -> type[ObjectiveSection] | None:
     return OBJECTIVES.get(name)
-
-
-

@@ -80,7 +80,8 @@ def versions() -> dict[str, str]:
     return out
 
 
-# What a resumed run may change: how long it trains, how it logs, evaluates and
+# What a resumed run may change: how long it trains, how it logs (``train.loggers``: a
+# tracker added on resume starts at the checkpoint; ``train.mlflow``), evaluates and
 # checkpoints, and how it is laid out on devices. ``parallel.data`` only changes the
 # sharding of the batches (the state is replicated and restores onto any mesh; batches
 # are a function of (seed, step)), and ``data.stream`` only how the same file is read;
@@ -88,6 +89,7 @@ def versions() -> dict[str, str]:
 # Everything else shapes the saved state or what it means, and is refused.
 RESUMABLE = ("name", "train.steps", "train.steps_per_call", "train.log_every", "train.eval_every",
              "train.checkpoint_every", "train.keep_checkpoints", "train.progress", "train.plots",
+             "train.loggers", "train.mlflow",
              "evaluation", "parallel.data", "data.stream", "distributed")
 
 _WHAT = {"model": "the model (the shapes of its parameters)", "pde": "the PDE", "data": "the data",

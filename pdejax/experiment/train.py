@@ -17,6 +17,7 @@ from .._signals import fault_point
 from ..config.errors import ConfigError
 from ..config.loading import load_config, to_yaml
 from ..config.schema import DistributedConfig, ExperimentConfig
+from ..config.tracking import check_installed
 from ..parallel.distributed import agree_on_error, barrier, global_copy, is_main_process, local_copy
 from ..training import AbstractLogger, Checkpointer, JsonlLogger, fit
 from .build import ConfigSource, _build, precision
@@ -32,6 +33,7 @@ from .runs import (
     write_json_atomic,
     write_text_atomic,
 )
+from .trackers import tracking
 
 
 def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
@@ -58,7 +60,14 @@ def train(config: ConfigSource | None = None, overrides: Sequence[str] = (), *,
             as the CLI's ``--import``; recorded in the run's ``config.yaml``.
         loggers: more loggers, after the config's ``train.loggers`` (process 0 only);
             one may end the run early with :class:`~pdejax.training.StopTraining`
-            (the summary's ``stopped`` then holds its reason).
+            (the summary's ``stopped`` then holds its reason). Every logger gets
+            ``start``, each record, then ``log_files`` with the plots, ``config.yaml``
+            and ``summary.json`` once they are written, and is closed last (also on errors).
+
+    ``train.loggers`` selects the trackers: ``metrics.jsonl`` always, TensorBoard event
+    files in ``RUN_DIR/tensorboard/`` (default on), an MLflow run (``train.mlflow``; its id
+    in ``RUN_DIR/mlflow.json``, so a resume continues it). A tracker whose library is not
+    installed is a ConfigError before anything is written.
 
     The run computes in its config's dtype (``jax.enable_x64`` for this call only).
 
@@ -129,6 +138,7 @@ def _prepare(config, overrides, run_dir, resume, imports, restart) -> tuple[Expe
             raise ConfigError("--run-dir", str(directory),
                               "a new or empty directory (use --resume to continue an existing run)")
     check_processes(cfg)
+    check_installed(cfg.train.loggers)
     return cfg, directory
 
 
@@ -199,16 +209,35 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart
     barrier("run-directory")  # process 0 made the directory before orbax writes into it
     checkpointer = Checkpointer(directory / "checkpoints", keep=cfg.train.keep_checkpoints)
     fault_point("train:after_config")
+    evaluator, trackers = tracking(cfg, directory, recorded, method) if main else (method.evaluator, [])
+    # Process 0 alone logs; the loggers also get the run's files at the end, so they are closed here.
+    run_loggers = [JsonlLogger(metrics_path), *trackers, *loggers] if main else []
     try:
-        result = fit(method.model, method.objective, method.source, exp.phases, evaluator=method.evaluator,
-                     combiner=exp.combiner, seed=cfg.seed, steps_per_call=cfg.train.steps_per_call,
-                     log_every=cfg.train.log_every, eval_every=cfg.train.eval_every, checkpointer=checkpointer,
-                     checkpoint_every=cfg.train.checkpoint_every, resume=resume, mesh=exp.mesh,
-                     on_start=start if resume else None,
-                     loggers=[JsonlLogger(metrics_path), *loggers] if main else [],
-                     progress=main and (cfg.train.progress if progress is None else progress))
+        try:
+            result = fit(method.model, method.objective, method.source, exp.phases, evaluator=evaluator,
+                         combiner=exp.combiner, seed=cfg.seed, steps_per_call=cfg.train.steps_per_call,
+                         log_every=cfg.train.log_every, eval_every=cfg.train.eval_every, checkpointer=checkpointer,
+                         checkpoint_every=cfg.train.checkpoint_every, resume=resume, mesh=exp.mesh,
+                         on_start=start if resume else None, loggers=run_loggers, close_loggers=False,
+                         progress=main and (cfg.train.progress if progress is None else progress))
+        finally:
+            checkpointer.close()
+        run = _finish(cfg, directory, exp, result, main)
+        if main:
+            plots = sorted((directory / "plots").glob("*.png")) if cfg.train.plots else []
+            files = [*plots, directory / "config.yaml", directory / "summary.json"]
+            for logger in run_loggers:
+                logger.log_files([f for f in files if f.is_file()], result.steps)
     finally:
-        checkpointer.close()
+        for logger in run_loggers:
+            logger.close()
+    return run
+
+
+def _finish(cfg, directory: Path, exp, result, main: bool) -> Run:
+    """The trained model, plots and ``summary.json`` of a finished ``fit``."""
+    method = exp.method
+    metrics_path = directory / "metrics.jsonl"
     history = read_history(metrics_path) if main else result.history
     # Orbax writes the model once from every process's global (replicated) arrays; the
     # host (plots, report, the returned run) uses this process's replica.

@@ -35,3 +35,5 @@ from .sources import HostSource as HostSource
 from .state import TrainState as TrainState
 from .step import Step as Step
 from .step import make_step as make_step
+from .tracking import MLflowLogger as MLflowLogger
+from .tracking import TensorBoardLogger as TensorBoardLogger

@@ -147,8 +147,8 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
         evaluator: AbstractEvaluator | None = None, combiner: GradientCombiner | None = None, seed: int = 0,
         steps_per_call: int = 100, log_every: int = 100, eval_every: int = 1000,
         checkpointer: Checkpointer | None = None, checkpoint_every: int = 1000, resume: bool = False,
-        mesh: Mesh | None = None, loggers: Sequence[AbstractLogger] = (), progress: bool | None = None,
-        on_start: Callable[[int | None], None] | None = None) -> FitResult:
+        mesh: Mesh | None = None, loggers: Sequence[AbstractLogger] = (), close_loggers: bool = True,
+        progress: bool | None = None, on_start: Callable[[int | None], None] | None = None) -> FitResult:
     """Train ``model`` on ``objective`` with batches from ``source`` through ``phases``.
 
     Each phase makes its compiled step (:func:`~pdejax.training.make_step`); each call
@@ -169,6 +169,12 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
     where they accept it); logs and evaluations use the local replica of the replicated
     state; every process restores the checkpoint process 0 picks; a signal to any process
     stops all at the same step. Give loggers (and a progress bar) to process 0 only.
+
+    Loggers: once the state is ready (after ``on_start``) each logger's
+    ``start(resumed_from)`` is called, then ``log(record)`` at every logged step; when
+    training ends (also on errors) each is closed, unless ``close_loggers`` is false: a
+    caller that logs more afterwards (``pdejax.train`` adds the run's plots and summary
+    with ``log_files``) closes them itself.
 
     A logger may end training early by raising :class:`StopTraining` from ``log``
     (early stopping, a sweep pruning its trial): a checkpoint of that step is saved,
@@ -224,6 +230,8 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
                dynamic_ncols=True,
                mininterval=0.5, desc="train")
     try:
+        for logger in loggers:
+            logger.start(resumed_from)
         with catch_signals() as received:
             fault_point("train:before_first_step")
             while phase_idx < len(schedule.phases):
@@ -293,8 +301,9 @@ def fit(model: Any, objective: AbstractObjective, source: Any, phases: Sequence[
         bar.close()
         if host is not None:
             host.close()
-        for logger in loggers:
-            logger.close()
+        if close_loggers:
+            for logger in loggers:
+                logger.close()
     last_idx = min(phase_idx, len(schedule.phases) - 1)
     if not metrics:
         metrics = evaluate(last_idx, state)
