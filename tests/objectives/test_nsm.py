@@ -18,10 +18,13 @@ import pytest
 
 import pdejax
 from pdejax.config import ConfigError
+from pdejax.config.loading import load_config
 from pdejax.data import generate
+from pdejax.models import MODELS
 from pdejax.objectives.operator import GridObjective, SpectralObjective, SpectralResidual, mean_relative_l2
 from pdejax.pde import PDE, Periodic, fisher_kpp, poisson_source
 from pdejax.spectral import ChebyshevSeries, FourierSeries, TensorBasis
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -243,3 +246,19 @@ def test_what_the_routines_cannot_honour_is_refused(poisson_file, change, key):
     with pytest.raises(ConfigError) as err:
         pdejax.build(cfg)
     assert err.value.key == key, str(err.value)
+
+
+@pytest.mark.parametrize("name", ["nsm_poisson", "pino_poisson", "nsm_reaction_diffusion", "pino_reaction_diffusion"])
+def test_shipped_configs_validate_and_their_models_fit_the_collocation_grid(name):
+    cfg = load_config(REPO / "pdejax" / "configs" / "operator" / f"{name}.yaml")
+    pair = {"nsm": "pino", "pino": "nsm"}[name.split("_")[0]] + name[name.index("_"):]
+    other = load_config(REPO / "pdejax" / "configs" / "operator" / f"{pair}.yaml")
+    differs = {k for k in cfg.model_dump() if cfg.model_dump()[k] != other.model_dump()[k]}
+    assert differs == {"name", "objective"} and cfg.objective.model_dump(exclude={"physics"}) == \
+        other.objective.model_dump(exclude={"physics"})  # the same config, one key changed
+    residual = cfg.objective.residual
+    axes = ("t", "x") if "reaction" in name else ("x", "y")
+    grid = [(residual.sizes if cfg.objective.physics == "spectral" else residual.grid)[a] for a in axes]
+    model = MODELS.build(cfg.model.name, cfg.model.args, where="model", key=jax.random.PRNGKey(0),
+                         dtype=jnp.float32, in_size=1, out_size=1)
+    assert eqx.filter_eval_shape(model, jax.ShapeDtypeStruct((1, *grid), jnp.float32)).shape == (1, *grid)
