@@ -97,12 +97,13 @@ def _closing(result, args: argparse.Namespace) -> str:
     """The sweep's last lines: the study's tally, its best trial, the report command."""
     from optuna.trial import TrialState
 
+    from ..experiment.sweep_spaces import count
     from ..experiment.sweep_study import display_url
 
     trials = result.study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     pruned = sum(t.state == TrialState.PRUNED for t in trials)
-    lines = [f"study {result.study.study_name}: {len(complete) + pruned} finished trials ({pruned} pruned), "
+    lines = [f"study {result.study.study_name}: {count(len(complete) + pruned, 'finished trial')} ({pruned} pruned), "
              f"{len(result.ran)} run here; database {display_url(result.storage)}"]
     if complete:
         best = result.study.best_trial

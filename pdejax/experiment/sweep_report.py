@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.errors import ConfigError
-from .sweep_spaces import describe, short
+from .sweep_spaces import count, describe, short
 from .sweep_study import (
     SPEC_ATTR,
     check_storage_url,
@@ -113,7 +113,8 @@ def _text(study: Any, url: str, top: int, importance: dict[str, float]) -> str:
     states = {s: sum(t.state == s for t in trials) for s in TrialState}
     tally = ", ".join(f"{n} {s.name.lower()}" for s, n in states.items() if n)
     direction = study.direction.name.lower()
-    lines = [f"study {study.study_name} ({display_url(url)}): {len(trials)} trials{': ' + tally if tally else ''}",
+    lines = [f"study {study.study_name} ({display_url(url)}): {count(len(trials), 'trial')}"
+             f"{': ' + tally if tally else ''}",
              f"objective: {direction} {key}"]
     sign = 1.0 if direction == "minimize" else -1.0
 

@@ -195,6 +195,11 @@ def describe(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={short(v)}" for k, v in params.items())
 
 
+def count(n: int, noun: str) -> str:
+    """``1 trial``, ``2 trials``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def short(value: Any) -> str:
     """A value for one line of output: floats to 3 significant digits."""
     return f"{value:.3g}" if isinstance(value, float) else str(value)

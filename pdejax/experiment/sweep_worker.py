@@ -22,7 +22,7 @@ from .._signals import stopping
 from ..config.errors import ConfigError
 from ..training import AbstractLogger, Interrupted, NonFiniteLoss, StopTraining
 from .runs import checkpoint_steps
-from .sweep_spaces import describe, from_stored, override, to_stored
+from .sweep_spaces import count, describe, from_stored, override, to_stored
 from .sweep_study import counts, retry
 from .train import train
 
@@ -89,13 +89,15 @@ class Worker:
 
         n, done = self.plan.trials, counts(study)["finished"]
         if done >= n:
-            self.say(f"study {study.study_name} already has {done} finished trials (--trials {n}): nothing to run")
+            self.say(f"study {study.study_name} already has {count(done, 'finished trial')} (--trials {n}): "
+                     "nothing to run")
             return self.ran
         bar = tqdm(total=n, initial=done, desc="sweep", unit="trial", dynamic_ncols=True,
                    disable=True if self.progress is False else None)
         failures, waiting = 0, False
         try:
             while True:
+                self.current = None
                 optuna.storages.fail_stale_trials(study)
                 c = counts(study)
                 bar.update(min(c["finished"], n) - bar.n)
@@ -107,7 +109,7 @@ class Worker:
                     waiting = True
                     time.sleep(min(self.heartbeat, 5))
                     continue
-                waiting, self.current = False, None
+                waiting = False
                 try:
                     study.optimize(self.objective, n_trials=1)
                 except (Interrupted, KeyboardInterrupt):
