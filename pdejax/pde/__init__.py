@@ -46,6 +46,7 @@ from .symmetries import Scaling as Scaling
 from .symmetries import SpaceTranslation as SpaceTranslation
 from .symmetries import TrajectoryCoordinates as TrajectoryCoordinates
 from .symmetries import symmetry_groups as symmetry_groups
+from .symmetries import transform_trajectory as transform_trajectory
 from .trainable import FieldParameter as FieldParameter
 from .trainable import PDEParameters as PDEParameters
 from .trainable import ScalarParameter as ScalarParameter

@@ -41,6 +41,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from ..config.errors import ConfigError
 from ..config.registry import Registry
 from ..spectral.symmetry import fourier_shift, galilean_boost
+from .base import PDE
 
 SYMMETRIES = Registry("symmetries")
 
@@ -126,7 +127,9 @@ class Scaling(AbstractSymmetry):
     Burgers on a fixed grid ``(0, 1, -1)`` with ``ν → e^{-ε} ν``.
 
     Args:
-        x, t, u: the exponents ``a``, ``b``, ``c``.
+        x: the exponent ``a`` of space.
+        t: the exponent ``b`` of time.
+        u: the exponent ``c`` of the field values.
         params: ``((name, d_p), ...)``: the PDE parameters the group rescales.
     """
 
@@ -173,6 +176,29 @@ def symmetry_groups(pde: str, params: Mapping[str, Any], *, where: str) -> dict[
             raise ConfigError(where, pde, f"a PDE whose parameter {name!r} is known (the symmetries of {pde!r} "
                               f"depend on it); it is neither in the pde section nor in the data file's attributes")
     return fn(**kwargs)
+
+
+def transform_trajectory(pde: PDE, frames: Float[Array, "T fields n"], times: Float[Array, " T"],
+                         **eps: float) -> tuple[Float[Array, "T fields n"], TrajectoryCoordinates]:
+    """A trajectory of ``pde`` (periodic, 1D) moved by its registered groups, ``eps`` per group name.
+
+    The groups act in their registration order; the period is the PDE's. Returns the frames
+    and where they live (a scaling's new times, period and log-factors).
+
+    Example (a boosted KdV trajectory, as in a notebook)::
+
+        kdv = pdejax.pde.kdv(alpha=1.0, beta=1.0, length=64.0)
+        boosted, where = transform_trajectory(kdv, frames, times, space_shift=0.25, galilean=0.4)
+    """
+    groups = symmetry_groups(pde.name, pde.params, where="pde")
+    unknown = set(eps) - set(groups)
+    if unknown:
+        raise ValueError(f"{sorted(unknown)} are not symmetry groups of {pde.name!r}: its groups are {list(groups)}")
+    coords = TrajectoryCoordinates(jnp.asarray(times), jnp.asarray(pde.domain.lengths[0]), {})
+    for name, group in groups.items():
+        if name in eps:
+            frames, coords = group(frames, eps[name], coords)
+    return frames, coords
 
 
 @SYMMETRIES.register("kuramoto_sivashinsky")

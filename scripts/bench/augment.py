@@ -6,10 +6,11 @@ optimiser, steps and seed with ``objective.augment`` off and on (LPSDA's magnitu
 ``space_shift: 1.0, galilean: 0.4``, plus ``scaling: 0.1`` for KdV). The test error is the
 relative L2 of full rollouts from the first ``history`` frames of held-out trajectories
 at a few horizons (steps after the input frames, which are never counted), and the mean
-over the first 20 steps. Prints one JSON object (and writes it with ``--out``).
+over the first 20 steps, averaged over ``--seeds``. Prints one JSON object (and writes it
+with ``--out``).
 
     python scripts/bench/augment.py --quick     # about 2 minutes on a laptop CPU
-    python scripts/bench/augment.py             # ~2 x 4000 steps; see --help
+    python scripts/bench/augment.py --steps 10000 --seeds 0 1 2   # 2 arms x 3 seeds; see --help
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ def data_config(pde: str, n_samples: int, quick: bool) -> dict:
             "generator": gen, "store_stride": stride}
 
 
-def experiment(path: Path, pde: str, args: argparse.Namespace, augment: dict | None) -> dict:
+def experiment(path: Path, pde: str, args: argparse.Namespace, augment: dict | None, seed: int) -> dict:
     objective = {"name": "autoregressive", "history": args.history, "unroll": 1, "window": "random"}
     if augment:
         objective["augment"] = augment
     return {
-        "name": f"augment_{pde}_{'on' if augment else 'off'}", "seed": args.seed,
+        "name": f"augment_{pde}_{'on' if augment else 'off'}", "seed": seed,
         "data": {"path": str(path), "trajectory": "tensor", "n_train": args.n_train, "n_test": args.n_test,
                  "batch_size": args.batch_size, "normalize": "both"},
         "model": {"name": "fno", "modes": [16], "width": args.width, "n_layers": 4},
@@ -91,7 +92,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--history", type=int, default=1)
     parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per arm and seed (model "
+                        "initialisation, batch order, augmentation draws); the data set is the same")
     parser.add_argument("--data-dir", default=os.environ.get("PDEJAX_BENCH_DATA", tempfile.gettempdir()))
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -117,18 +119,24 @@ def main() -> None:
                                         cfg["store_stride"], "n_train": args.n_train, "n_test": args.n_test,
                                         "seconds": round(data_s, 1)},
               "model": "fno modes 16, width %d, 4 layers, history %d, unroll 1" % (args.width, args.history),
-              "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "runs": {}}
+              "steps": args.steps, "batch_size": args.batch_size, "seeds": args.seeds, "runs": {}}
     marks = (1, 5, 10, 20, 40)
     with tempfile.TemporaryDirectory() as runs:
         for arm, augment in (("plain", None), ("augmented", AUGMENT[args.pde])):
-            t = time.perf_counter()
-            run = pdejax.train(experiment(path, args.pde, args, augment), run_dir=Path(runs) / arm, progress=False)
-            wall = time.perf_counter() - t
-            result["runs"][arm] = {"augment": augment, "wall_s": round(wall, 1),
-                                   "final_loss": run.summary["final"]["data"], **horizons(run.summary, marks)}
-    plain, aug = result["runs"]["plain"], result["runs"]["augmented"]
-    result["ratio_augmented_over_plain"] = {k: aug[k] / plain[k] for k in plain
-                                            if k.startswith("rel_l2") and plain[k]}
+            per_seed = []
+            for seed in args.seeds:
+                t = time.perf_counter()
+                run = pdejax.train(experiment(path, args.pde, args, augment, seed), run_dir=Path(runs) / f"{arm}{seed}",
+                                   progress=False)
+                per_seed.append({"seed": seed, "wall_s": round(time.perf_counter() - t, 1),
+                                 "final_loss": run.summary["final"]["data"], **horizons(run.summary, marks)})
+            keys = [k for k in per_seed[0] if k.startswith(("rel_l2", "nrmse")) and per_seed[0][k] is not None]
+            result["runs"][arm] = {"augment": augment,
+                                   "mean": {k: float(np.mean([r[k] for r in per_seed])) for k in keys},
+                                   "std": {k: float(np.std([r[k] for r in per_seed])) for k in keys},
+                                   "per_seed": per_seed}
+    plain, aug = result["runs"]["plain"]["mean"], result["runs"]["augmented"]["mean"]
+    result["ratio_augmented_over_plain"] = {k: aug[k] / plain[k] for k in plain if plain[k]}
     result["loadavg"] = {"before": [round(v, 2) for v in load_before],
                          "after": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count()}
     result["devices"] = [str(d) for d in jax.devices()]

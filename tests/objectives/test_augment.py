@@ -34,6 +34,7 @@ from pdejax.pde import (
     grid_rhs,
     spectral_solve,
     symmetry_groups,
+    transform_trajectory,
 )
 from pdejax.spectral import fourier_shift, galilean_boost
 
@@ -145,6 +146,12 @@ def test_scaling_reports_what_it_changes(solutions, x64):
     assert {k: float(v) for k, v in where.log_factors.items()} == pytest.approx({"length": 0.1, "dt": 0.3})
     burgers = symmetry_groups("burgers", {}, where="test")["scaling"]
     assert burgers.changes == ("dt", "nu")
+    pde = solutions["kdv"][0]  # the same from Python, by group name
+    again, where = transform_trajectory(pde, traj, times, scaling=0.1)
+    np.testing.assert_allclose(again, moved, rtol=1e-14)
+    assert float(where.length) == pytest.approx(32.0 * math.exp(0.1), rel=1e-14)
+    with pytest.raises(ValueError, match="galileo"):
+        transform_trajectory(pde, traj, times, galileo=0.4)
 
 
 def test_translation_only_and_wrong_offsets_fail_the_check(solutions, x64):

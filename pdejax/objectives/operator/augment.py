@@ -54,7 +54,8 @@ class Augmentation(eqx.Module):
 
     Args:
         groups: ``((name, group, magnitude), ...)`` in the order applied.
-        dt, time0: the data's frame spacing and first time.
+        dt: the data's frame spacing.
+        time0: the time of the data's first frame.
         length: the data's period (domain length).
         probability: chance that a sample is transformed.
 
