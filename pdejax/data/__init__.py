@@ -6,7 +6,7 @@
 """
 
 from . import antiderivative as _antiderivative  # noqa: F401  (registers antiderivative)
-from . import nsm_problems as _nsm_problems  # noqa: F401  (registers poisson_source, reaction_diffusion)
+from . import nsm_problems as _nsm_problems  # noqa: F401  (poisson_source, reaction_diffusion, navier_stokes_nsm)
 from . import recipes as _recipes  # noqa: F401  (registers the published recipes)
 from . import recipes_lpsda as _recipes_lpsda  # noqa: F401  (registers kdv_lpsda)
 from . import trajectories as _trajectories  # noqa: F401  (registers heat, advection)

@@ -24,7 +24,7 @@ import scipy.special
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..config.errors import ConfigError
-from ..pde import fisher_kpp, grid_for, poisson_source
+from ..pde import fisher_kpp, grid_for, navier_stokes_2d, poisson_source
 from ..pde.spectral_terms import symbol
 from ..spectral import FourierGrid
 from .generators import GENERATORS, AbstractGenerator, ArraySpec
@@ -148,5 +148,22 @@ def reaction_diffusion(n_points: int = 128, nu: float = 0.01, rho: float = 5.0, 
         raise ConfigError("max_wavenumber", max_wavenumber, f"below n_points / 2 = {n_points / 2}")
     pde = fisher_kpp(diffusion=nu, rate=rho, length=1.0, t_final=t_final)
     initial = PeriodicKernelField(length_scale, max_wavenumber, normalize=True)
+    dt = t_final / (n_frames * steps_per_frame)
+    return SpectralTrajectories(pde, n_points, dt, n_frames * steps_per_frame, steps_per_frame, initial, precision)
+
+
+@GENERATORS.register("navier_stokes_nsm")
+def navier_stokes_nsm(n_points: int = 64, nu: float = 2e-3, t_final: float = 50.0, n_frames: int = 50,
+                      steps_per_frame: int = 100, length_scale: float = 0.8, max_wavenumber: int = 8,
+                      precision: Precision = "float32") -> SpectralTrajectories:
+    """Forced 2D Navier–Stokes vorticity on the unit torus (the NSM paper's forced flow): the FNO
+    forcing ``0.1 (sin 2π(x+y) + cos 2π(x+y))``, ν = 2e-3, ``t ∈ [0, 50]``, zero-mean initial
+    vorticity from the periodic kernel (length scale 0.8), ETDRK4 with 2/3 dealiasing."""
+    if n_frames < 1 or steps_per_frame < 1:
+        raise ConfigError("n_frames", n_frames, "positive n_frames and steps_per_frame")
+    if not 2 * max_wavenumber < n_points:
+        raise ConfigError("max_wavenumber", max_wavenumber, f"below n_points / 2 = {n_points / 2}")
+    pde = navier_stokes_2d(nu=nu, forcing="fno", t_final=t_final)
+    initial = PeriodicKernelField(length_scale, max_wavenumber, zero_mean=True)
     dt = t_final / (n_frames * steps_per_frame)
     return SpectralTrajectories(pde, n_points, dt, n_frames * steps_per_frame, steps_per_frame, initial, precision)

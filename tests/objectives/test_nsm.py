@@ -22,8 +22,9 @@ from pdejax.config.loading import load_config
 from pdejax.data import generate
 from pdejax.models import MODELS
 from pdejax.objectives.operator import GridObjective, SpectralObjective, SpectralResidual, mean_relative_l2
-from pdejax.pde import PDE, Periodic, fisher_kpp, poisson_source
-from pdejax.spectral import ChebyshevSeries, FourierSeries, TensorBasis
+from pdejax.objectives.operator.nsm import complete_on_grid
+from pdejax.pde import PDE, Periodic, fisher_kpp, grid_rhs, navier_stokes_2d, poisson_source
+from pdejax.spectral import ChebyshevSeries, FourierGrid, FourierSeries, TensorBasis
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("x64")
@@ -138,7 +139,7 @@ def test_reaction_diffusion_residual_from_the_definition(dealias):
 
 
 def test_constraint_fields_are_solved_in_coefficient_space():
-    pde = pdejax.pde.navier_stokes_2d(nu=1e-3, forcing="none", length=2 * math.pi, t_final=1.0)
+    pde = navier_stokes_2d(nu=1e-3, forcing="none", length=2 * math.pi, t_final=1.0)
     basis = TensorBasis(("t", "x", "y"), (ChebyshevSeries(0.0, 1.0, 3), FourierSeries(0.0, 2 * math.pi, 7),
                                           FourierSeries(0.0, 2 * math.pi, 7)))
     t, x, y = basis.mesh()
@@ -146,6 +147,33 @@ def test_constraint_fields_are_solved_in_coefficient_space():
     full = SpectralResidual(pde, basis).complete(basis.to_coefficients(w)[None])
     psi = basis.from_coefficients(full[1])  # Δψ = -w: ψ = (1 + t)(sin x sin y / 2 + cos 2x / 4)
     np.testing.assert_allclose(psi, (1 + t) * (jnp.sin(x) * jnp.sin(y) / 2 + jnp.cos(2 * x) / 4), atol=1e-12)
+
+
+def test_navier_stokes_residual_equals_the_grid_evaluation_of_the_definition():
+    pde = navier_stokes_2d(nu=0.01, forcing="fno", t_final=1.0)  # w, and psi with Δψ = -w
+    basis = TensorBasis(("t", "x", "y"), (ChebyshevSeries(0.0, 1.0, 3), FourierSeries(0.0, 1.0, 7),
+                                          FourierSeries(0.0, 1.0, 7)))
+
+    def w(t, x, y):  # several wave numbers, so that the advection term does not vanish
+        a, b = 2 * math.pi * x, 2 * math.pi * y
+        return (1 + t) * jnp.sin(a) * jnp.sin(b) + t**2 * jnp.cos(2 * a) + 0.5 * jnp.sin(a + 2 * b)
+
+    def w_t(t, x, y):
+        a, b = 2 * math.pi * x, 2 * math.pi * y
+        return jnp.sin(a) * jnp.sin(b) + 2 * t * jnp.cos(2 * a)
+
+    residual = SpectralResidual(pde, basis)
+    r = residual.residual(basis.to_coefficients(w(*basis.mesh()))[None])[0]
+    target = residual.residual_basis()
+    assert target.sizes == (5, 13, 13)
+    tq, xq, yq = target.mesh()
+    grid = FourierGrid(("x", "y"), (0.0, 0.0), (1.0, 1.0), (13, 13))  # products of 7 modes: exact on 13
+
+    def on_grid(t, values):
+        return grid_rhs(pde, grid, complete_on_grid(pde, grid, values[None]), t)[0]
+
+    rhs = jax.vmap(on_grid)(tq[:, 0, 0], w(tq, xq, yq))
+    np.testing.assert_allclose(target.from_coefficients(r), w_t(tq, xq, yq) - rhs, atol=1e-10)
 
 
 # -- the operator family ------------------------------------------------------------------------
@@ -248,7 +276,8 @@ def test_what_the_routines_cannot_honour_is_refused(poisson_file, change, key):
     assert err.value.key == key, str(err.value)
 
 
-@pytest.mark.parametrize("name", ["nsm_poisson", "pino_poisson", "nsm_reaction_diffusion", "pino_reaction_diffusion"])
+@pytest.mark.parametrize("name", ["nsm_poisson", "pino_poisson", "nsm_reaction_diffusion", "pino_reaction_diffusion",
+                                  "nsm_navier_stokes", "pino_navier_stokes"])
 def test_shipped_configs_validate_and_their_models_fit_the_collocation_grid(name):
     cfg = load_config(REPO / "pdejax" / "configs" / "operator" / f"{name}.yaml")
     pair = {"nsm": "pino", "pino": "nsm"}[name.split("_")[0]] + name[name.index("_"):]
@@ -257,7 +286,7 @@ def test_shipped_configs_validate_and_their_models_fit_the_collocation_grid(name
     assert differs == {"name", "objective"} and cfg.objective.model_dump(exclude={"physics"}) == \
         other.objective.model_dump(exclude={"physics"})  # the same config, one key changed
     residual = cfg.objective.residual
-    axes = ("t", "x") if "reaction" in name else ("x", "y")
+    axes = {"poisson": ("x", "y"), "reaction": ("t", "x"), "navier": ("t", "x", "y")}[name.split("_")[1]]
     grid = [(residual.sizes if cfg.objective.physics == "spectral" else residual.grid)[a] for a in axes]
     model = MODELS.build(cfg.model.name, cfg.model.args, where="model", key=jax.random.PRNGKey(0),
                          dtype=jnp.float32, in_size=1, out_size=1)

@@ -107,9 +107,6 @@ def _check_settings(cfg: ExperimentConfig, ctx: Context, where: str) -> PDE:
     if pde.second_order:
         raise ConfigError("pde", pde.name, f"a PDE first order in time {where}; {pde.name!r} has second_order "
                           f"fields {pde.second_order}")
-    if obj.physics == "grid" and pde.constraints:
-        raise ConfigError("pde", pde.name, f"a PDE without constraint fields {where}; {pde.name!r} has "
-                          f"{pde.constraints} (physics: spectral solves them)")
     return pde
 
 

@@ -33,7 +33,9 @@ from jaxtyping import Array, Float
 
 from ...models.batching import apply_batch
 from ...pde import PDE
+from ...pde.fields import parse_name
 from ...pde.grid import grid_rhs
+from ...pde.spectral_terms import symbol
 from ...spectral import FourierGrid, FourierSeries, TensorBasis
 from ..base import AbstractObjective, Losses
 from .physics import PhysicsResidual
@@ -242,7 +244,9 @@ class GridObjective(AbstractObjective):
                 return jnp.mean(grid_rhs(pde, grid, ui) ** 2)
             times = np.asarray(self.grid[0])
             residual = PhysicsResidual(pde, float(times[1] - times[0]), 1.0)
-            return jnp.mean(residual.residual(jnp.moveaxis(ui, 1, 0), float(times[0])) ** 2)
+            frames = jax.vmap(lambda v: complete_on_grid(pde, grid, v))(jnp.moveaxis(ui, 1, 0))
+            rows = [pde.fields.index(f) for f in pde.evolving]  # a constraint's row is no time derivative
+            return jnp.mean(residual.residual(frames, float(times[0]))[:, rows] ** 2)
 
         return {"physics": jnp.mean(jax.vmap(one)(u, coefs))}, {}
 
@@ -267,6 +271,27 @@ class GridOperator(eqx.Module):
 
     def __call__(self, x: Float[Array, "c_in *grid"]) -> Float[Array, "c_out *grid"]:
         return self.batch(x[None])[0]
+
+
+def complete_on_grid(pde: PDE, grid: FourierGrid, u: Float[Array, "evolving *sizes"]) -> Float[Array, "fields *sizes"]:
+    """All fields on a periodic grid from the evolving ones: each constraint field solved from its
+    linear equation by its Fourier symbol (modes where it vanishes, such as a mean, are 0)."""
+    if not pde.constraints:
+        return u
+    hats = {f: jnp.fft.rfftn(u[i], axes=grid.axes) for i, f in enumerate(pde.evolving)}
+    out = {f: u[i] for i, f in enumerate(pde.evolving)}
+    for field in pde.constraints:
+        own, rhs = {}, 0
+        for deriv, coef in pde.linear.get(field, {}).items():
+            source = parse_name(deriv, pde.fields, pde.domain.coords)[0]
+            if source == field:
+                own[deriv] = coef
+            else:
+                rhs = rhs + jnp.asarray(symbol(pde, grid, {deriv: coef})) * hats[source]
+        diag = symbol(pde, grid, own)
+        inverse = np.where(diag != 0, -1.0 / np.where(diag != 0, diag, 1.0), 0.0)
+        out[field] = jnp.fft.irfftn(rhs * jnp.asarray(inverse), s=grid.sizes, axes=grid.axes).astype(u.dtype)
+    return jnp.stack([out[f] for f in pde.fields])
 
 
 def fourier_inputs(lower: Sequence[float], lengths: Sequence[float], grid: Sequence[int], coords: Sequence[str],
