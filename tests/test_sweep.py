@@ -162,6 +162,10 @@ def test_objective_direction_and_divergence(tmp_path, monkeypatch, config):
 
     with pytest.raises(ConfigError, match=r"--objective = 'rel_l2'.*final\.score"):
         sweep(config, grid={"seed": [1]}, directory=tmp_path / "missing", echo=None, progress=False)
+    # A study holding only failed trials takes the corrected command.
+    fixed = sweep(config, grid={"seed": [1]}, objective="final.score", directory=tmp_path / "missing", echo=None,
+                  progress=False)
+    assert [t.state for t in fixed.study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
 
 
 BAD = [
@@ -210,6 +214,8 @@ def test_a_study_refuses_another_sweep(tmp_path, config, monkeypatch, capsys):
     assert "study 'tiny' holds another sweep: its --grid seed is [1], here [1, 2]" in err and "--study NAME" in err
     assert main(["sweep", str(config), "train.steps=50", "--grid", "seed=1"]) == 2
     assert "its train.steps is 100, here 50" in capsys.readouterr().err
+    assert main(["sweep", str(config), "--grid", "seed=1", "--heartbeat", "5"]) == 2
+    assert "its --heartbeat is 60, here 5" in capsys.readouterr().err
     assert main(["sweep", str(config), "--grid", "seed=1", "--direction", "maximize"]) == 2
     assert "minimize, the direction of the existing study" in capsys.readouterr().err
     assert main(["sweep", "--report", "--study", "other"]) == 2

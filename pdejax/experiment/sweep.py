@@ -123,7 +123,8 @@ def sweep(config: ConfigSource, overrides: Sequence[str] = (), *, params: Sequen
     pruner = _pruner(optuna, pruner, bool(plan.grid))
     worker = Worker(plan, echo=echo, progress=progress, heartbeat=_heartbeat(heartbeat))
     spec = {"config": config_data(plan.config, plan.overrides), "params": {s.key: s.text for s in plan.spaces},
-            "grid": {k: list(v) for k, v in plan.grid.items()}, "objective": plan.objective}
+            "grid": {k: list(v) for k, v in plan.grid.items()}, "objective": plan.objective,
+            "heartbeat": worker.heartbeat}  # workers judge each other's heartbeats by one interval
     with quiet_optuna():
         storage_obj = open_storage(plan.storage, worker.heartbeat, worker.on_stale)
         handle = open_study(storage_obj, plan.study, plan.direction, sampler, pruner, spec)

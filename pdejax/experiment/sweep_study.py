@@ -141,8 +141,10 @@ def _creating_concurrently(err: Exception) -> bool:
 def open_study(storage: Any, name: str, direction: str, sampler: Any, pruner: Any,
                spec: Mapping[str, Any]) -> Any:
     """Create the study ``name``, or load it and check it is the same sweep (same config, spaces,
-    objective and direction); the first worker records ``spec`` in the study."""
+    objective, direction and heartbeat); the first worker records ``spec`` in the study. While
+    the study holds only failed trials, a different ``spec`` replaces the recorded one."""
     import optuna
+    from optuna.trial import TrialState
 
     study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
                                 pruner=pruner, load_if_exists=True)
@@ -158,16 +160,19 @@ def open_study(storage: Any, name: str, direction: str, sampler: Any, pruner: An
     if stored is None:
         study.set_user_attr(SPEC_ATTR, spec)
     elif stored != spec:
-        raise _different_sweep(name, stored, spec)
+        if any(t.state != TrialState.FAIL for t in study.get_trials(deepcopy=False)):
+            raise _different_sweep(name, stored, spec)
+        study.set_user_attr(SPEC_ATTR, spec)  # nothing but failed trials yet (a typo?): the command is corrected
     return study
 
 
 def _different_sweep(name: str, stored: Mapping[str, Any], spec: Mapping[str, Any]) -> ConfigError:
-    what = {"config": "", "params": "--param ", "grid": "--grid ", "objective": "--objective"}
+    what = {"config": "", "params": "--param ", "grid": "--grid ", "objective": "--objective",
+            "heartbeat": "--heartbeat"}
     for key, flag in what.items():
         if stored.get(key) != spec.get(key):
             path, new, old = _first_difference(stored.get(key), spec.get(key))
-            where = flag if key == "objective" else f"{flag}{path}" if path != "value" else flag.strip()
+            where = flag if key in ("objective", "heartbeat") else f"{flag}{path}" if path != "value" else flag.strip()
             return ConfigError("--study", name, "", message=(
                 f"study {name!r} holds another sweep: its {where or 'config'} is {_brief(old)}, here "
                 f"{_brief(new)}. Run the study's own command again, or start another study with --study NAME."))

@@ -105,7 +105,7 @@ class Worker:
                     return self.ran
                 if c["finished"] + c["running"] >= n:
                     if not waiting:
-                        self.say(f"waiting for {c['running']} trial(s) running in other workers")
+                        self.say(f"waiting for {count(c['running'], 'trial')} running in other workers")
                     waiting = True
                     time.sleep(min(self.heartbeat, 5))
                     continue
