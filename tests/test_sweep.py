@@ -1,8 +1,8 @@
 """``pdejax sweep`` (issue 16, item 2): Optuna studies in an SQLite file shared by workers.
 
 Two worker processes share one study of 4 trials; one is killed mid-trial and the other
-fails its trial by heartbeat, runs it again from its checkpoint and finishes the study. A grid
-sweep interrupted by Ctrl-C continues when run again; pruning stops a run at an evaluation;
+fails its trial by heartbeat, runs it again and finishes the study. A grid sweep interrupted
+by Ctrl-C continues from its checkpoint when run again; pruning stops a run at an evaluation;
 bad input exits 2 before anything is written. The trials sweep ``seed``, which leaves the
 compiled programs unchanged, so the worker processes share them through JAX's persistent
 compilation cache and each trial after the first costs well under a second.
@@ -56,13 +56,20 @@ def test_two_workers_share_a_study_and_finish_a_killed_workers_trial(tmp_path, c
             "--no-progress"]
     cache = tmp_path / "jax-cache"
     # One worker kills itself (SIGKILL: no clean-up at all) in its first trial, as training starts; the
-    # other starts once that trial is running (started together, the first might finish the study alone).
+    # other starts once that trial is running (started together, it might finish the study before the
+    # doomed one takes a trial).
     killed = _worker(args, tmp_path, cache, PDEJAX_FAULT="train:before_first_step", PDEJAX_FAULT_SIGNAL="SIGKILL")
-    while not (tmp_path / "sweeps" / "two" / "trial-0").exists() and killed.poll() is None:
-        time.sleep(0.05)
-    alive = _worker(args, tmp_path, cache)
-    out_killed, _ = killed.communicate(timeout=300)
-    out, _ = alive.communicate(timeout=300)
+    alive = None
+    try:
+        while not (tmp_path / "sweeps" / "two" / "trial-0").exists() and killed.poll() is None:
+            time.sleep(0.05)
+        alive = _worker(args, tmp_path, cache)
+        out_killed, _ = killed.communicate(timeout=300)
+        out, _ = alive.communicate(timeout=300)
+    finally:  # a failed wait leaves no worker behind
+        for worker in (killed, alive):
+            if worker is not None and worker.poll() is None:
+                worker.kill()
     assert killed.returncode == -9, out_killed
     assert alive.returncode == 0, out
 
