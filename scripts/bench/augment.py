@@ -95,6 +95,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per arm and seed (model "
                         "initialisation, batch order, augmentation draws); the data set is the same")
     parser.add_argument("--data-dir", default=os.environ.get("PDEJAX_BENCH_DATA", tempfile.gettempdir()))
+    parser.add_argument("--augment", type=json.loads, default=None,
+                        help='the augmented arm\'s objective.augment as JSON (default: LPSDA\'s for --pde), '
+                        'e.g. \'{"space_shift": 1.0, "galilean": 0.4}\'')
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     args.steps = args.steps or (400 if args.quick else 4000)
@@ -122,7 +125,7 @@ def main() -> None:
               "steps": args.steps, "batch_size": args.batch_size, "seeds": args.seeds, "runs": {}}
     marks = (1, 5, 10, 20, 40)
     with tempfile.TemporaryDirectory() as runs:
-        for arm, augment in (("plain", None), ("augmented", AUGMENT[args.pde])):
+        for arm, augment in (("plain", None), ("augmented", args.augment or AUGMENT[args.pde])):
             per_seed = []
             for seed in args.seeds:
                 t = time.perf_counter()
