@@ -17,7 +17,8 @@ def register(sub) -> None:
     t = sub.add_parser("train", help="train from a YAML config", description=(
         "Train from CONFIG (a YAML file or a shipped config such as pinn/burgers.yaml, see pdejax configs) "
         "with optional key.sub=value overrides; writes a run directory "
-        "(config.yaml, metrics.jsonl, checkpoints/, plots/, summary.json)."))
+        "(config.yaml, metrics.jsonl, checkpoints/, model/, plots/, summary.json, tensorboard/ and, with the "
+        "mlflow logger, mlflow.json)."))
     t.add_argument("config", nargs="?", help="YAML config or shipped config name (optional with --resume)")
     t.add_argument("overrides", nargs="*", help="key.sub=value overrides")
     t.add_argument("--run-dir", help="write the run exactly here (new or empty directory)")

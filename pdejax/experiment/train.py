@@ -209,6 +209,10 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart
     barrier("run-directory")  # process 0 made the directory before orbax writes into it
     checkpointer = Checkpointer(directory / "checkpoints", keep=cfg.train.keep_checkpoints)
     fault_point("train:after_config")
+    show = main and (cfg.train.progress if progress is None else progress)  # bars on process 0's terminal only
+    if method.evaluator is not None:
+        with contextlib.suppress(AttributeError):  # a user's frozen evaluator keeps its own setting
+            method.evaluator.progress = None if show else False
     evaluator, trackers = tracking(cfg, directory, recorded, method) if main else (method.evaluator, [])
     # Process 0 alone logs; the loggers also get the run's files at the end, so they are closed here.
     run_loggers = [JsonlLogger(metrics_path), *trackers, *loggers] if main else []
@@ -219,7 +223,7 @@ def _train(cfg, directory: Path, resume: bool, progress: bool | None, *, restart
                          log_every=cfg.train.log_every, eval_every=cfg.train.eval_every, checkpointer=checkpointer,
                          checkpoint_every=cfg.train.checkpoint_every, resume=resume, mesh=exp.mesh,
                          on_start=start if resume else None, loggers=run_loggers, close_loggers=False,
-                         progress=main and (cfg.train.progress if progress is None else progress))
+                         progress=show)
         finally:
             checkpointer.close()
         run = _finish(cfg, directory, exp, result, main)
