@@ -276,26 +276,26 @@ class TensorBasis(eqx.Module):
         """Coordinate arrays of shape ``sizes`` at the collocation nodes."""
         return tuple(jnp.meshgrid(*[jnp.asarray(c, dtype) for c in self.coordinates()], indexing="ij"))
 
-    def to_coefficients(self, values: Float[Array, "... *sizes"]) -> Float[Array, "... *sizes"]:
+    def to_coefficients(self, values: Float[Array, "..."]) -> Float[Array, "..."]:
         """Coefficients of the interpolant of ``values`` at the collocation nodes."""
         for i, s in enumerate(self.series):
             values = along(_cached(s, "analysis", None), values, self._ax(values, i))
         return values
 
-    def from_coefficients(self, coefs: Float[Array, "... *sizes"]) -> Float[Array, "... *sizes"]:
+    def from_coefficients(self, coefs: Float[Array, "..."]) -> Float[Array, "..."]:
         """Values at the collocation nodes."""
         for i, s in enumerate(self.series):
             coefs = along(_cached(s, "synthesis", tuple(s.nodes())), coefs, self._ax(coefs, i))
         return coefs
 
-    def evaluate(self, coefs: Float[Array, "... *sizes"], points: Sequence[np.ndarray]) -> Array:
+    def evaluate(self, coefs: Float[Array, "..."], points: Sequence[np.ndarray]) -> Array:
         """Values on the tensor grid of 1D ``points`` (one array per axis): ``(..., *map(len, points))``."""
         for i, (s, p) in enumerate(zip(self.series, points)):
             coefs = along(_cached(s, "synthesis", tuple(np.asarray(p, np.float64).tolist())), coefs,
                           self._ax(coefs, i))
         return coefs
 
-    def derivative(self, coefs: Float[Array, "... *sizes"], orders: Mapping[str, int]) -> Float[Array, "... *sizes"]:
+    def derivative(self, coefs: Float[Array, "..."], orders: Mapping[str, int]) -> Float[Array, "..."]:
         """Coefficients of ``∂^{orders} u``, e.g. ``orders={"x": 2}``: exact, in coefficient space."""
         for c, order in orders.items():
             if order:
@@ -303,19 +303,19 @@ class TensorBasis(eqx.Module):
                 coefs = along(_cached(self.series[i], "derivative", int(order)), coefs, self._ax(coefs, i))
         return coefs
 
-    def embed(self, coefs: Float[Array, "... *sizes"], target: TensorBasis) -> Array:
+    def embed(self, coefs: Float[Array, "..."], target: TensorBasis) -> Array:
         """The same function's coefficients in ``target`` (same axes, other sizes): padding or truncation."""
         for i, (s, t) in enumerate(zip(self.series, target.series)):
             if s.size != t.size:
                 coefs = along(_cached(s, "embedding", t.size), coefs, self._ax(coefs, i))
         return coefs
 
-    def times_unit(self, coefs: Float[Array, "... *sizes"], coord: str) -> Array:
+    def times_unit(self, coefs: Float[Array, "..."], coord: str) -> Array:
         """Coefficients of ``x̂ u`` along Chebyshev axis ``coord`` (that axis grows by one)."""
         i = self.axis(coord)
         return along(_cached(self.series[i], "times_unit", None), coefs, self._ax(coefs, i))
 
-    def norm2(self, coefs: Float[Array, "... *sizes"], weighted: bool = False) -> Float[Array, "..."]:
+    def norm2(self, coefs: Float[Array, "..."], weighted: bool = False) -> Float[Array, "..."]:
         """``∫ u² w`` over the box, exactly from the coefficients (Parseval / the Gram matrices);
         ``weighted``: the Chebyshev weight on Chebyshev axes (``w = 1`` otherwise)."""
         g = coefs
