@@ -300,7 +300,7 @@ def high_correlation_time(pred: Float[Array, "batch T channels *grid"], true: Fl
         >>> angle = 0.1 * jnp.arange(1, 11)[:, None, None]
         >>> true = jnp.broadcast_to(jnp.sin(x), (10, 1, 64))[None]
         >>> pred = (jnp.cos(angle) * jnp.sin(x) + jnp.sin(angle) * jnp.cos(x))[None]
-        >>> float(high_correlation_time(pred, true, dt=0.5))
+        >>> float(high_correlation_time(pred, true, dt=0.5)[0])
         3.0
     """
     above = pearson_correlation(pred, true) >= threshold  # NaN counts as below
