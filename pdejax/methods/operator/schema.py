@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field, PositiveInt
 
 from ...config.schema import ObjectiveSection, Section
-from .residual_schema import Physics, ResidualConfig
 from .augment import AugmentConfig
+from .residual_schema import Physics, ResidualConfig
 
 
 class OperatorConfig(ObjectiveSection):
