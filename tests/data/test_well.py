@@ -290,3 +290,17 @@ def test_describe_file_reports_the_well_layout(tmp_path):
     assert info["fields"]["tensor"] == ["density", "pressure", "velocity_x", "velocity_y"]
     assert info["boundaries"] == {"x": ["PERIODIC", "PERIODIC"], "y": ["WALL", "WALL"]}
     assert info["coordinates"]["t-coordinate"]["size"] == 5 and info["attrs"]["simulation_parameters"] == ["tcool"]
+
+
+def test_symmetry_augmentation_refuses_a_well_file_with_walls(tmp_path):
+    """Spectral shifts and boosts assume a periodic grid: a 1D Well file with walls is refused."""
+    nx, nt = 16, 6
+    u = RNG.standard_normal((6, nt, nx)).astype(np.float32)
+    write_well(tmp_path / "walls.hdf5", [field(0, "u", u)], n=6, times=np.linspace(0, 1, nt).astype(np.float32),
+               coords={"x": np.arange(nx, dtype=np.float32) / nx}, bcs={"x_wall": ("WALL", ["x"], ends(nx))})
+    cfg = tiny_autoregressive(tmp_path / "walls.hdf5", augment={"space_shift": 1.0, "pde": "kuramoto_sivashinsky"})
+    cfg["model"] = {"name": "fno", "modes": [2], "width": 4, "n_layers": 1}
+    cfg["data"] |= {"n_train": 4, "batch_size": 4}
+    with pytest.raises(ConfigError, match=r"records boundaries .*'x': \['WALL', 'WALL'\]") as err:
+        pdejax.experiment.build(cfg)
+    assert err.value.key == "objective.augment" and "walls.hdf5" in str(err.value)

@@ -116,6 +116,7 @@ def augmentation_for(obj: Any, ctx: Context, views: OperatorViews, array: str) -
     if len(views.spatial) != 1 or views.channels({array: [0]}) != 1:
         raise ConfigError("objective.augment", magnitudes, "a dataset of one field on a periodic 1D grid; "
                           f"{array!r} has axes {views.spatial} and {views.channels({array: [0]})} field(s)")
+    views.require_periodic("objective.augment")  # spectral shifts: a Well file with walls is refused
     if views.times is None:
         raise ConfigError("objective.augment", magnitudes, f"a dataset with a t-coordinate; {views.dataset.path} "
                           "has none")
