@@ -37,7 +37,9 @@ just another field). To do the same, fold the time axis into the channels,
 ``pred.reshape(batch, channels * T, *grid)``; relative L2 then becomes the FNO-3D
 space-time error. :func:`rollout_errors` gives the error per time step, :func:`pearson_correlation` the
 correlation per time step and :func:`high_correlation_time` the time until it drops below
-a threshold (PDE-Refiner's long-rollout metric).
+a threshold (PDE-Refiner's long-rollout metric); :func:`nrmse_per_step` and
+:func:`apebench_summary` give APEBench's (the geometric mean of the per-step nRMSE over
+the first 100 steps).
 
 Example (a prediction 10% too large everywhere):
     >>> import jax.numpy as jnp
@@ -306,6 +308,65 @@ def high_correlation_time(pred: Float[Array, "batch T channels *grid"], true: Fl
     above = pearson_correlation(pred, true) >= threshold  # NaN counts as below
     leading = jnp.sum(jnp.cumprod(above.astype(jnp.int32), axis=1), axis=1)
     return leading.astype(pred.dtype) * dt
+
+
+@eqx.filter_jit
+def nrmse_per_step(pred: Float[Array, "batch T channels *grid"], true: Float[Array, "batch T channels *grid"]
+                   ) -> Float[Array, "batch T"]:
+    """nRMSE of every predicted frame of a rollout, per sample: APEBench's per-step metric.
+
+    ``sqrt(mean(e²)) / sqrt(mean(true²))`` over the channels and grid points of one frame
+    (the relative L2 of that frame). Pass the predicted frames only: the input frames
+    are not predictions (PDEBench's metric counts them, its issue #41, which lowers the
+    error), so frame ``i`` of ``pred`` is the ``i + 1``-th step after the input.
+
+    Args:
+        pred, true: rollouts ``(batch, T, channels, *grid)``, predicted frames only.
+
+    Returns:
+        ``(batch, T)``; :func:`apebench_summary` reduces it to APEBench's number.
+
+    Example (the error grows by 1% of the field per step):
+        >>> true = jnp.ones((1, 3, 1, 8))  # (batch, T, channels, x)
+        >>> pred = true * (1 + 0.01 * jnp.arange(1, 4))[None, :, None, None]
+        >>> [round(float(v), 4) for v in nrmse_per_step(pred, true)[0]]
+        [0.01, 0.02, 0.03]
+    """
+    if pred.shape != true.shape or pred.ndim < 4:
+        raise ValueError(f"nrmse_per_step: pred {pred.shape} and true {true.shape} must have the same "
+                         "shape (batch, T, channels, *grid) with at least one spatial axis")
+    axes = tuple(range(2, pred.ndim))
+    return jnp.sqrt(jnp.mean((pred - true) ** 2, axis=axes) / jnp.mean(true**2, axis=axes))
+
+
+def apebench_summary(per_step_nrmse: Float[Array, "*batch T"], first: int = 100) -> Float[Array, ""]:
+    """APEBench's summary of a rollout: the geometric mean over the first ``first`` steps of
+    the per-step nRMSE averaged over samples.
+
+    ``exp(mean_{t < first} log(mean_samples nrmse[:, t]))``. With fewer than ``first``
+    steps the geometric mean covers all of them (the caller decides whether that is
+    comparable; :class:`~pdejax.methods.operator.RolloutEvaluator` only reports it for
+    rollouts of at least ``first`` steps). Average the result over seeds for the reported
+    mean and spread.
+
+    Args:
+        per_step_nrmse: ``(T,)`` (already averaged over samples) or ``(batch, T)`` from
+            :func:`nrmse_per_step` (averaged over axis 0 first).
+        first: the number of leading steps summarised (APEBench: 100).
+
+    Example (errors 0.01, 0.04 and 0.16 per step: geometric mean 0.04):
+        >>> float(apebench_summary(jnp.array([[0.01, 0.04, 0.16]]), first=100))  # doctest: +ELLIPSIS
+        0.04...
+        >>> float(apebench_summary(jnp.array([0.01, 0.04, 0.16, 100.0]), first=3))  # doctest: +ELLIPSIS
+        0.04...
+    """
+    curve = jnp.asarray(per_step_nrmse)
+    if curve.ndim == 2:
+        curve = jnp.mean(curve, axis=0)
+    if curve.ndim != 1 or curve.shape[0] == 0 or first < 1:
+        raise ValueError(f"apebench_summary: expected a (T,) or (batch, T) array with T > 0 and first >= 1, "
+                         f"got shape {jnp.shape(per_step_nrmse)} and first={first}")
+    return jnp.exp(jnp.mean(jnp.log(curve[:first])))
 
 
 @eqx.filter_jit

@@ -92,11 +92,14 @@ class RolloutEvaluator(AbstractEvaluator):
     (PDE-Refiner's long-rollout metric: per trajectory, the time until the Pearson
     correlation with the reference drops below ``correlation_threshold``; mean, standard
     deviation over trajectories, and the fraction still above it at the end, for which the
-    time is a lower bound). The input frames are in no metric. The report adds relative L2
+    time is a lower bound), and, when the test rollout has at least ``apebench_steps``
+    (100) predicted frames, ``apebench_gmean100``: APEBench's geometric mean over those
+    steps of the per-step nRMSE. The input frames are in no metric. The report adds relative L2
     and the mean correlation against time. Refined operators (PDE-Refiner) roll out with
     a fixed key, so every evaluation sees the same noise."""
 
     correlation_threshold = 0.8
+    apebench_steps = 100
 
     def __init__(self, objective: AutoregressiveObjective, views: OperatorViews, array: str, batch_size: int):
         self.objective, self.views, self.array, self.batch_size = objective, views, array, batch_size
@@ -133,6 +136,10 @@ class RolloutEvaluator(AbstractEvaluator):
         stats["high_correlation_time"] = float(np.mean(tau))
         stats["high_correlation_time_std"] = float(np.std(tau))
         stats["high_correlation_censored"] = float(np.mean(np.all(corr >= self.correlation_threshold, axis=1)))
+        if pred.shape[1] >= self.apebench_steps:  # APEBench's summary needs that many predicted steps
+            per_step = _metrics.nrmse_per_step(jnp.asarray(pred), jnp.asarray(true))
+            stats[f"apebench_gmean{self.apebench_steps}"] = float(
+                _metrics.apebench_summary(per_step, self.apebench_steps))
         return stats, {"rel_l2": curve, "correlation": np.mean(corr, axis=0)}
 
     def __call__(self, model: Any) -> dict[str, float]:
