@@ -86,3 +86,14 @@ def test_hybrid_pde_notebook_runs(monkeypatch):
     pred, ref = np.asarray(namespace["pred"]), np.asarray(namespace["ref"])
     assert pred.shape == ref.shape == (41, 64)  # t = 0, 0.1, ..., 4 on 64 points
     assert np.all(np.isfinite(pred)) and np.allclose(pred[0], ref[0])  # the rollout starts from the reference
+
+
+def test_long_rollouts_notebook_runs(monkeypatch):
+    namespace = run_notebook("long_rollouts.ipynb", monkeypatch, PDEJAX_NOTEBOOK_SMALL="1", PDEJAX_NOTEBOOK_STEPS="10")
+    assert set(namespace["runs"]) == {"plain", "refiner"}
+    for name in ("plain", "refiner"):
+        corr = namespace["corr"][name]
+        assert corr.shape == (4, 10) and np.all(np.abs(corr) <= 1 + 1e-5)
+    boosted, frames = np.asarray(namespace["boosted"]), np.asarray(namespace["frames"])
+    assert boosted.shape == frames.shape and np.all(np.isfinite(boosted))
+    assert boosted.mean() - frames.mean() == pytest.approx(0.4, abs=1e-3)  # the boost adds 0.4 to u
