@@ -214,7 +214,8 @@ def main() -> None:
     report["total_s"] = round(time.perf_counter() - start_all, 1)
     report["load_after"] = os.getloadavg()
     md = table(report["cells"], args.first)
-    header = (f"APEBench-style grid ({'quick' if args.quick else 'full'}): {s['points']} points, "
+    label = "quick" if args.quick else ("full" if s == FULL else "custom sizes")
+    header = (f"APEBench-style grid ({label}): {s['points']} points, "
               f"{s['n_train']} train × {s['train_steps']} steps, {s['n_test']} test × {s['test_steps']} steps, "
               f"Adam warmup-cosine 1e-3, batch {s['batch_size']}, {s['steps']} steps; seeds {seeds}; "
               f"total {report['total_s']} s on {report['devices']}.\n\n")
