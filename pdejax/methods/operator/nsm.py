@@ -175,13 +175,18 @@ def _zero_mean(pde: PDE) -> bool:
     return not zero_order and pde.nonlinear is None and pde.flux is None
 
 
-def _basis(pde: PDE, sizes: dict[str, int], grid: tuple[int, ...]) -> TensorBasis:
-    """The model's collocation basis: Chebyshev in time, Fourier in space (odd sizes)."""
+def _axes(pde: PDE, sizes: dict[str, int], key: str) -> tuple[str, ...]:
+    """The PDE's axes (``t`` first for an evolution equation); ConfigError at ``key.AXIS`` for another name."""
     coords = (("t",) if pde.evolution else ()) + pde.domain.coords
     unknown = sorted(set(sizes) - set(coords))
     if unknown:
-        raise ConfigError(f"objective.residual.sizes.{unknown[0]}", sizes[unknown[0]],
-                          f"an axis of {pde.name!r}: {', '.join(coords)}")
+        raise ConfigError(f"{key}.{unknown[0]}", sizes[unknown[0]], f"an axis of {pde.name!r}: {', '.join(coords)}")
+    return coords
+
+
+def _basis(pde: PDE, sizes: dict[str, int], grid: tuple[int, ...]) -> TensorBasis:
+    """The model's collocation basis: Chebyshev in time, Fourier in space (odd sizes)."""
+    coords = _axes(pde, sizes, "objective.residual.sizes")
     series = []
     for c in coords:
         key = f"objective.residual.sizes.{c}"
@@ -204,11 +209,7 @@ def _basis(pde: PDE, sizes: dict[str, int], grid: tuple[int, ...]) -> TensorBasi
 def _grid_points(pde: PDE, sizes: dict[str, int], views: OperatorViews,
                  points: tuple[tuple[float, ...], ...]) -> tuple[tuple[float, ...], ...]:
     """The training grid of ``physics: grid``: uniform frames over the PDE's time interval, periodic nodes."""
-    coords = (("t",) if pde.evolution else ()) + pde.domain.coords
-    unknown = sorted(set(sizes) - set(coords))
-    if unknown:
-        raise ConfigError(f"objective.residual.grid.{unknown[0]}", sizes[unknown[0]],
-                          f"an axis of {pde.name!r}: {', '.join(coords)}")
+    coords = _axes(pde, sizes, "objective.residual.grid")
     out = []
     for c in coords:
         if c == "t":
