@@ -9,11 +9,17 @@ functions), sampled exactly in Fourier space and truncated to ``|k_i| <= max_wav
 (the paper interpolates samples on a 16² grid for Poisson, so ``|k| <= 8``; on its 64-point
 grid for reaction–diffusion, where modes beyond 16 have standard deviations below 1e-4 of
 the largest).
+
+The Dirichlet Poisson problem (``poisson_dirichlet``) lives on the Chebyshev–Lobatto nodes of
+each axis instead: sources from a squared-exponential Gaussian random field sampled at the
+nodes (:class:`SquaredExponentialField`), references from a Chebyshev collocation solve
+(:class:`ChebyshevPoisson`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import equinox as eqx
@@ -26,7 +32,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ..config.errors import ConfigError
 from ..pde import fisher_kpp, grid_for, navier_stokes_2d, poisson_source
 from ..pde.spectral_terms import symbol
-from ..spectral import FourierGrid
+from ..spectral import ChebyshevSeries, FourierGrid
 from .generators import GENERATORS, AbstractGenerator, ArraySpec
 from .trajectories import Precision, SpectralTrajectories
 
@@ -167,3 +173,166 @@ def navier_stokes_nsm(n_points: int = 64, nu: float = 2e-3, t_final: float = 50.
     initial = PeriodicKernelField(length_scale, max_wavenumber, zero_mean=True)
     dt = t_final / (n_frames * steps_per_frame)
     return SpectralTrajectories(pde, n_points, dt, n_frames * steps_per_frame, steps_per_frame, initial, precision)
+
+
+def lobatto_nodes(n: int, lower: float, upper: float) -> np.ndarray:
+    """The ``n`` Chebyshev–Lobatto nodes of ``[lower, upper]``, ascending, both ends included (float64)."""
+    return ChebyshevSeries(float(lower), float(upper), int(n)).nodes()
+
+
+class SquaredExponentialField(eqx.Module):
+    """A Gaussian random field with the kernel ``scale² exp(-|x - y|² / (2 ℓ²))``, sampled
+    exactly at the nodes of a tensor grid (any nodes: here the Chebyshev–Lobatto ones).
+
+    The kernel is a product over axes, so the covariance at the nodes is the Kronecker
+    product of the 1D ones ``K_i``; a sample is ``(⊗_i K_i^{1/2}) z`` with ``z`` white noise,
+    ``K_i^{1/2}`` the symmetric square root (eigenvalues that round-off made negative set to 0).
+    The field is analytic, so its interpolant at Chebyshev nodes converges exponentially
+    (at ``ℓ = 0.2`` on ``[0, 1]``, 33 nodes resolve it to ~1e-8 of its size).
+    """
+
+    length_scale: float = eqx.field(static=True)
+    scale: float = eqx.field(static=True, default=1.0)
+
+    def roots(self, points: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """``K_i^{1/2}`` per axis (host, float64)."""
+        out = []
+        for p in points:
+            p = np.asarray(p, np.float64)
+            lam, q = np.linalg.eigh(np.exp(-((p[:, None] - p[None, :]) ** 2) / (2 * self.length_scale**2)))
+            out.append((q * np.sqrt(np.clip(lam, 0.0, None))) @ q.T)
+        return out
+
+    def __call__(self, key: PRNGKeyArray, points: Sequence[np.ndarray], dtype) -> Float[Array, "*sizes"]:
+        """One sample on the tensor grid of the 1D ``points``: shape ``tuple(map(len, points))``."""
+        u = jax.random.normal(key, tuple(len(p) for p in points), dtype)
+        for i, root in enumerate(self.roots(points)):
+            u = jnp.moveaxis(jnp.tensordot(jnp.asarray(root, dtype), u, axes=(1, i)), 0, i)
+        return u * self.scale
+
+    def describe(self) -> str:
+        return (f"Gaussian random field, kernel {self.scale:g}^2 exp(-|x - y|^2 / (2 * {self.length_scale:g}^2)), "
+                "sampled at the nodes")
+
+
+class ChebyshevPoisson(eqx.Module):
+    """``-Δu = s`` on the box ``∏ [lower_i, upper_i]`` with ``u = 0`` on its boundary, by
+    Chebyshev collocation at the Lobatto nodes: ``-Δu = s`` at the interior nodes, ``u = 0``
+    at the boundary ones.
+
+    The interior Laplacian is ``Σ_i D_i`` (``D_i`` the second-derivative collocation matrix of
+    axis ``i`` restricted to the interior nodes, acting along that axis: the Kronecker sum).
+    It is solved by diagonalising each ``D_i = V_i Λ_i V_i⁻¹`` once on the host in float64
+    (real, negative eigenvalues; ``V_i`` well conditioned) — the same solution as the dense
+    Kronecker system, in ``O(n^{d+1})``. Spectrally accurate for smooth solutions; a source
+    that does not vanish at a corner of the box gives the exact solution a weak corner
+    singularity (``r² log r``), and the accuracy becomes algebraic (about 1e-6 relative
+    at 33 nodes per axis for the ``poisson_dirichlet`` sources, 33 against 65 nodes).
+
+    Example (``u = sin πx sin πy`` on the unit square, ``s = 2π² u``):
+        >>> import jax
+        >>> with jax.enable_x64(True):
+        ...     solver = ChebyshevPoisson((0.0, 0.0), (1.0, 1.0), (17, 17))
+        ...     x, y = np.meshgrid(*solver.nodes(), indexing="ij")
+        ...     u = np.sin(np.pi * x) * np.sin(np.pi * y)
+        ...     error = float(jnp.max(jnp.abs(solver(jnp.asarray(2 * np.pi**2 * u)) - u)))
+        >>> error < 1e-10
+        True
+    """
+
+    lower: tuple[float, ...] = eqx.field(static=True)
+    upper: tuple[float, ...] = eqx.field(static=True)
+    sizes: tuple[int, ...] = eqx.field(static=True)
+
+    def __post_init__(self):
+        if not len(self.lower) == len(self.upper) == len(self.sizes) or any(n < 3 for n in self.sizes):
+            raise ValueError(f"one interval and at least 3 nodes per axis, got lower {self.lower}, upper "
+                             f"{self.upper}, sizes {self.sizes}")
+
+    def nodes(self) -> tuple[np.ndarray, ...]:
+        """The Lobatto nodes of each axis, ascending (float64)."""
+        return tuple(lobatto_nodes(n, a, b) for a, b, n in zip(self.lower, self.upper, self.sizes))
+
+    def eigensystems(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(Λ_i, V_i, V_i⁻¹)`` per axis of the interior second-derivative matrix (host, float64)."""
+        out = []
+        for a, b, n in zip(self.lower, self.upper, self.sizes):
+            s = ChebyshevSeries(float(a), float(b), int(n))
+            d2 = (s.synthesis(s.nodes()) @ s.derivative(2) @ s.analysis())[1:-1, 1:-1]
+            lam, v = np.linalg.eig(d2)
+            if np.max(np.abs(lam.imag)) > 1e-8 * np.max(np.abs(lam)) or np.max(lam.real) >= 0:
+                raise ValueError(f"the collocation Laplacian at {n} nodes lost its real negative spectrum")
+            out.append((lam.real, v.real, np.linalg.inv(v.real)))
+        return out
+
+    def __call__(self, s: Float[Array, "*sizes"]) -> Float[Array, "*sizes"]:
+        """The solution at the nodes (zero on the boundary ones), in ``s``'s dtype."""
+        systems = self.eigensystems()
+        dtype, d = s.dtype, len(self.sizes)
+        f = s[(slice(1, -1),) * d]
+        for i, (_, _, inv) in enumerate(systems):
+            f = jnp.moveaxis(jnp.tensordot(jnp.asarray(inv, dtype), f, axes=(1, i)), 0, i)
+        total = sum(lam.reshape([-1 if j == i else 1 for j in range(d)]) for i, (lam, _, _) in enumerate(systems))
+        f = f * jnp.asarray(-1.0 / total, dtype)  # Σ_i D_i u = -s
+        for i, (_, v, _) in enumerate(systems):
+            f = jnp.moveaxis(jnp.tensordot(jnp.asarray(v, dtype), f, axes=(1, i)), 0, i)
+        return jnp.pad(f, 1)
+
+
+class DirichletPoissonPairs(AbstractGenerator):
+    """Sources ``source`` and solutions ``tensor`` of ``-Δu = s`` on ``[0, L]^dim``, ``u = 0`` on
+    the boundary, both at the Chebyshev–Lobatto nodes of each axis (:class:`ChebyshevPoisson`)."""
+
+    n_points: int = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+    length: float = eqx.field(static=True)
+    field: SquaredExponentialField
+    precision: str = eqx.field(static=True)
+
+    @property
+    def coords(self) -> tuple[str, ...]:
+        return tuple("xyz"[:self.dim])
+
+    @property
+    def solver(self) -> ChebyshevPoisson:
+        return ChebyshevPoisson((0.0,) * self.dim, (self.length,) * self.dim, (self.n_points,) * self.dim)
+
+    @property
+    def arrays(self) -> dict[str, ArraySpec]:
+        sizes, dtype = (self.n_points,) * self.dim, jnp.dtype(self.precision)
+        return {"tensor": ArraySpec((1, *sizes), dtype, ("t", *self.coords)),
+                "source": ArraySpec(sizes, dtype, self.coords)}
+
+    def coordinates(self) -> dict[str, np.ndarray]:
+        return {f"{c}-coordinate": x for c, x in zip(self.coords, self.solver.nodes())}
+
+    def attributes(self) -> dict[str, Any]:
+        return {"pde": "poisson_source", "boundary": "dirichlet", "grid": "chebyshev_lobatto",
+                "length": self.length, "source": self.field.describe(),
+                "solver": "Chebyshev collocation at the Lobatto nodes (diagonalised Kronecker Laplacian), u = 0 "
+                          "on the boundary", "resolution": [self.n_points] * self.dim, "precision": self.precision}
+
+    def sample(self, key: PRNGKeyArray) -> dict[str, Array]:
+        dtype, solver = jnp.dtype(self.precision), self.solver
+        s = self.field(key, solver.nodes(), dtype)
+        return {"tensor": solver(s)[None], "source": s}
+
+
+@GENERATORS.register("poisson_dirichlet")
+def poisson_dirichlet(n_points: int = 33, dim: int = 2, length: float = 1.0, length_scale: float = 0.2,
+                      scale: float = 1.0, precision: Precision = "float32") -> DirichletPoissonPairs:
+    """Dirichlet Poisson ``-Δu = s`` on ``[0, L]^dim``, ``u = 0`` on the boundary (pdejax's
+    ``poisson_source`` with ``boundary: dirichlet``), at ``n_points`` Chebyshev–Lobatto nodes per
+    axis: squared-exponential Gaussian-random-field sources (``length_scale`` in the units of
+    ``x``), Chebyshev-collocation solutions."""
+    if not 3 <= n_points <= 129:
+        raise ConfigError("n_points", n_points, "3 to 129 Chebyshev–Lobatto nodes per axis")
+    if dim not in (1, 2, 3):
+        raise ConfigError("dim", dim, "1, 2 or 3")
+    if not length > 0 or not length_scale > 0:
+        raise ConfigError("length_scale" if length > 0 else "length", length_scale if length > 0 else length,
+                          "a positive length")
+    if precision == "float64" and not jax.config.read("jax_enable_x64"):
+        raise ConfigError("precision", precision, "float32, or float64 inside `with jax.enable_x64(True):` "
+                          "(pdejax data generate does this)")
+    return DirichletPoissonPairs(n_points, dim, float(length), SquaredExponentialField(length_scale, scale), precision)
