@@ -254,7 +254,7 @@ def test_the_grid_residual_of_the_reference_vanishes(poisson_file):
 
 
 @pytest.mark.parametrize(("change", "key"), [
-    ({"pde": {"name": "poisson_source", "boundary": "dirichlet"}}, "pde"),
+    ({"pde": {"name": "poisson_source", "boundary": "dirichlet"}}, "pde"),  # on a uniform grid, not Chebyshev
     ({"objective": {"residual": {"sizes": {"x": 8, "y": 9}}}}, "objective.residual.sizes.x"),
     ({"objective": {"residual": {"sizes": {"t": 8}}}}, "objective.residual.sizes.t"),
     ({"objective": {"physics_weight": 0.0}}, "objective.physics_weight"),
@@ -277,7 +277,8 @@ def test_what_the_routines_cannot_honour_is_refused(poisson_file, change, key):
 
 
 @pytest.mark.parametrize("name", ["nsm_poisson", "pino_poisson", "nsm_reaction_diffusion", "pino_reaction_diffusion",
-                                  "nsm_navier_stokes", "pino_navier_stokes"])
+                                  "nsm_navier_stokes", "pino_navier_stokes", "nsm_poisson_dirichlet",
+                                  "pino_poisson_dirichlet"])
 def test_shipped_configs_validate_and_their_models_fit_the_collocation_grid(name):
     cfg = load_config(REPO / "pdejax" / "configs" / "operator" / f"{name}.yaml")
     pair = {"nsm": "pino", "pino": "nsm"}[name.split("_")[0]] + name[name.index("_"):]

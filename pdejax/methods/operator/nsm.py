@@ -1,11 +1,16 @@
 """``objective.physics: spectral | grid``: operators trained from the PDE alone, on inputs only.
 
 ``spectral`` is the Neural Spectral Method (Du et al. 2024): the ``model`` runs on the
-collocation nodes of a Fourier (periodic axes) × Chebyshev (time) basis, its values are
-read as coefficients, and the loss is the PDE residual computed in coefficient space
+collocation nodes of a Fourier (periodic axes) × Chebyshev (time) basis — or, for a steady
+problem with a constant ``Dirichlet`` boundary, a Chebyshev basis on every axis with the
+boundary value built in (``u = g + ∏(1 - x̂_i²) v``) — its values are read as coefficients,
+and the loss is the PDE residual computed in coefficient space
 (:class:`~pdejax.objectives.operator.SpectralObjective`). ``grid`` trains the same model,
-with the same constraints, on a uniform grid with the PINO residual
-(:class:`~pdejax.objectives.operator.GridObjective`). The two configs differ in that one key.
+with the same constraints, on a grid with the PINO residual
+(:class:`~pdejax.objectives.operator.GridObjective`): uniform and FFT derivatives, or the
+Chebyshev–Lobatto nodes and collocation derivatives. The two configs differ in that one key.
+A Dirichlet problem's data are stored on the Chebyshev–Lobatto nodes of each axis
+(``pdejax.data`` generator ``poisson_dirichlet``).
 
 Data: ``data.input`` names the inputs — for an evolution problem the first frame of the
 trajectory array (the initial condition, built into the solution), other arrays replace the
@@ -28,7 +33,9 @@ from ...data import load_dataset
 from ...data.batches import BatchFeed
 from ...data.operator_views import OperatorViews
 from ...objectives.operator import GridObjective, SpectralObjective, SpectralResidual, fourier_inputs
-from ...pde import PDE, Periodic
+from ...objectives.operator.boundary_lift import DirichletLift
+from ...objectives.operator.nsm_inputs import chebyshev_inputs
+from ...pde import PDE, Dirichlet, Periodic
 from ...spectral import ChebyshevSeries, FourierSeries, TensorBasis
 from ..family import Context, Method
 from .datafile import dataset_path
@@ -51,23 +58,29 @@ def build_from_pde(cfg: ExperimentConfig, ctx: Context) -> Method:
     initial, params = _inputs(pde, views, data_cfg.input, data_cfg.output)
     grid = views.grid_shape()
     dom = pde.domain
-    inputs = fourier_inputs(dom.lower, dom.lengths, grid, dom.coords, initial, params)
+    lift = None
+    if isinstance(pde.boundary, Periodic):
+        inputs = fourier_inputs(dom.lower, dom.lengths, grid, dom.coords, initial, params)
+    else:
+        inputs = chebyshev_inputs(dom.lower, dom.upper, grid, dom.coords, initial, params)
+        lift = DirichletLift(float(pde.boundary.value), dom.coords, dom.lower, dom.upper)
     points = _output_points(pde, views, data_cfg.output)
     zero_mean = _zero_mean(pde)
     scale = obj.residual.output_scale
     if obj.physics == "spectral":
         net = _basis(pde, obj.residual.sizes, grid)
         sol = net.resized({"t": net.sizes[0] + 1}) if initial else net
+        sol = lift.basis(sol) if lift is not None else sol
         try:
             residual = SpectralResidual(pde, sol, obj.residual.dealias, obj.residual.norm == "chebyshev", inputs.space)
         except ValueError as err:
             raise ConfigError("pde", pde.name, f"a definition the coefficient-space residual can express: {err}"
                               ) from None
-        objective = SpectralObjective(residual, net, inputs, scale, zero_mean, points)
+        objective = SpectralObjective(residual, net, inputs, scale, zero_mean, points, lift)
         model_grid = net.sizes
     else:
         train_points = _grid_points(pde, obj.residual.grid, views, points)
-        objective = GridObjective(pde, inputs, train_points, points, scale, zero_mean)
+        objective = GridObjective(pde, inputs, train_points, points, scale, zero_mean, lift)
         model_grid = tuple(len(p) for p in train_points)
     model = _model(cfg, ctx, inputs.channels, len(pde.evolving), model_grid)
     x_train = views.read(data_cfg.input, views.train_rows)  # the inputs only: never the solutions
@@ -99,11 +112,14 @@ def _check_settings(cfg: ExperimentConfig, ctx: Context, where: str) -> PDE:
     if cfg.evaluation.superresolution:
         raise ConfigError("evaluation.superresolution", list(cfg.evaluation.superresolution),
                           f"[] {where} (the operator is evaluated on the data grid)")
-    if not isinstance(pde.boundary, Periodic):
-        valid = ("a periodic PDE (Fourier series in space, Chebyshev only along t)" if obj.physics == "spectral"
-                 else "a periodic PDE (FFT derivatives on the grid)")
+    valid = ("a periodic PDE (Fourier series in space, Chebyshev along t), or a steady one with a constant "
+             "Dirichlet boundary (Chebyshev series in space, the value built in)")
+    if type(pde.boundary) not in (Periodic, Dirichlet):  # DirichletData, Neumann, mixed...
         raise ConfigError("pde", pde.name, f"{valid} {where}; {pde.name!r} has boundary "
                           f"{type(pde.boundary).__name__}")
+    if isinstance(pde.boundary, Dirichlet) and pde.evolution:
+        raise ConfigError("pde", pde.name, f"{valid} {where}; {pde.name!r} is an evolution problem with a "
+                          "Dirichlet boundary (not supported: no lift compatible with the initial condition)")
     if pde.second_order:
         raise ConfigError("pde", pde.name, f"a PDE first order in time {where}; {pde.name!r} has second_order "
                           f"fields {pde.second_order}")
@@ -111,14 +127,21 @@ def _check_settings(cfg: ExperimentConfig, ctx: Context, where: str) -> PDE:
 
 
 def _check_grid(pde: PDE, views: OperatorViews) -> None:
-    """The stored grid must be the PDE's periodic box (``x_j = lower + L j / n``)."""
+    """The stored grid must be the PDE's periodic box (``x_j = lower + L j / n``), or for a
+    Dirichlet PDE the Chebyshev–Lobatto nodes of its box (ascending, both ends included)."""
     if views.spatial != pde.domain.coords:
         raise ConfigError("pde", pde.name, f"a PDE on the data's axes {views.spatial} (it has {pde.domain.coords})")
-    for axis, coord, lo, length in zip(views.spatial, views.coordinates(), pde.domain.lower, pde.domain.lengths):
-        n = len(coord)
-        if n < 3 or not np.allclose(coord, lo + length * np.arange(n) / n, atol=1e-6 * length):
-            raise ConfigError("pde", pde.name, f"a periodic domain matching the data's {axis}-coordinate "
-                              f"({coord[0]:g}, {coord[1]:g}, ... {n} points)")
+    dom, periodic = pde.domain, isinstance(pde.boundary, Periodic)
+    for axis, coord, lo, hi in zip(views.spatial, views.coordinates(), dom.lower, dom.upper):
+        n, length = len(coord), hi - lo
+        expected = (lo + length * np.arange(n) / n if periodic
+                    else lo + length * (1 - np.cos(np.pi * np.arange(n) / max(n - 1, 1))) / 2)
+        if n < 3 or not np.allclose(coord, expected, atol=1e-6 * length):
+            kind = (f"a periodic domain [{lo:g}, {hi:g}) whose uniform nodes lower + L j / n" if periodic else
+                    f"a Dirichlet domain [{lo:g}, {hi:g}] whose {n} Chebyshev–Lobatto nodes")
+            raise ConfigError("pde", pde.name, f"{kind} are the data's {axis}-coordinate (it holds {coord[0]:g}, "
+                              f"{coord[1]:g}, ... {coord[-1]:g}: {n} points; {pde.name!r} has boundary "
+                              f"{type(pde.boundary).__name__})")
 
 
 def _inputs(pde: PDE, views: OperatorViews, inputs: dict, outputs: dict) -> tuple[int, list[str]]:
@@ -169,7 +192,7 @@ def _output_points(pde: PDE, views: OperatorViews, outputs: dict) -> tuple[tuple
 
 def _zero_mean(pde: PDE) -> bool:
     """A steady periodic problem whose linear part kills constants: its mean is set to 0."""
-    if pde.evolution:
+    if pde.evolution or not isinstance(pde.boundary, Periodic):
         return False
     zero_order = [d for terms in pde.linear.values() for d in terms if d in pde.fields]
     return not zero_order and pde.nonlinear is None and pde.flux is None
@@ -185,7 +208,9 @@ def _axes(pde: PDE, sizes: dict[str, int], key: str) -> tuple[str, ...]:
 
 
 def _basis(pde: PDE, sizes: dict[str, int], grid: tuple[int, ...]) -> TensorBasis:
-    """The model's collocation basis: Chebyshev in time, Fourier in space (odd sizes)."""
+    """The model's collocation basis: Chebyshev in time, Fourier in space (odd sizes); Chebyshev in
+    space for a Dirichlet PDE (default: two fewer than the data's nodes, so that the lifted
+    solution has as many polynomials as the data's interpolant)."""
     coords = _axes(pde, sizes, "objective.residual.sizes")
     series = []
     for c in coords:
@@ -197,6 +222,13 @@ def _basis(pde: PDE, sizes: dict[str, int], grid: tuple[int, ...]) -> TensorBasi
             series.append(ChebyshevSeries(*pde.domain.time, n))
             continue
         i = pde.domain.coords.index(c)
+        if not isinstance(pde.boundary, Periodic):
+            n = sizes.get(c, max(grid[i] - 2, 2))
+            if n < 2:
+                raise ConfigError(key, n, "at least 2 Chebyshev polynomials (the solution has 2 more: the "
+                                  "boundary factor)")
+            series.append(ChebyshevSeries(pde.domain.lower[i], pde.domain.upper[i], n))
+            continue
         default = grid[i] if grid[i] % 2 else grid[i] - 1
         n = sizes.get(c, default)
         if n % 2 == 0 or n < 3:
@@ -208,7 +240,8 @@ def _basis(pde: PDE, sizes: dict[str, int], grid: tuple[int, ...]) -> TensorBasi
 
 def _grid_points(pde: PDE, sizes: dict[str, int], views: OperatorViews,
                  points: tuple[tuple[float, ...], ...]) -> tuple[tuple[float, ...], ...]:
-    """The training grid of ``physics: grid``: uniform frames over the PDE's time interval, periodic nodes."""
+    """The training grid of ``physics: grid``: uniform frames over the PDE's time interval, periodic
+    nodes (or the Chebyshev–Lobatto nodes of a Dirichlet PDE's box)."""
     coords = _axes(pde, sizes, "objective.residual.grid")
     out = []
     for c in coords:
@@ -224,7 +257,9 @@ def _grid_points(pde: PDE, sizes: dict[str, int], views: OperatorViews,
         if n < 3:
             raise ConfigError(f"objective.residual.grid.{c}", n, "at least 3 points")
         lo, length = pde.domain.lower[i], pde.domain.lengths[i]
-        out.append(tuple(float(v) for v in lo + length * np.arange(n) / n))
+        nodes = (lo + length * np.arange(n) / n if isinstance(pde.boundary, Periodic)
+                 else ChebyshevSeries(lo, pde.domain.upper[i], n).nodes())
+        out.append(tuple(float(v) for v in nodes))
     return tuple(out)
 
 

@@ -1,23 +1,28 @@
 """Operators trained from the PDE alone: Neural Spectral Methods and the grid (PINO) residual.
 
 Both objectives take batches of operator *inputs* only, ``{"x": (B, c_in, *grid)}`` on the
-dataset's uniform periodic grid — an initial condition and/or PDE parameter fields such
+dataset's grid (uniform and periodic, or the Chebyshev–Lobatto nodes of a Dirichlet
+problem) — an initial condition and/or PDE parameter fields such
 as a source — and never a solution. The leading ``initial`` channels are the initial
 condition of an evolution problem, the others replace the PDE parameters named in
-``params`` (:class:`OperatorInputs`).
+``params`` (:class:`~pdejax.objectives.operator.nsm_inputs.OperatorInputs`).
 
 :class:`SpectralObjective` (Du et al. 2024): the model runs on the collocation nodes of a
-:class:`~pdejax.spectral.TensorBasis` (Chebyshev–Lobatto in time, equispaced on periodic
-axes) and its values are read as coefficients (:class:`SpectralOperator`). Constraints are
-built into the basis: the initial condition by ``u = u₀ + (t - t₀) v`` (an exact product
-in coefficient space), the undetermined mean of a periodic steady problem set to zero.
+:class:`~pdejax.spectral.TensorBasis` (Chebyshev–Lobatto in time and on the axes of a
+Dirichlet problem, equispaced on periodic axes) and its values are read as coefficients
+(:class:`SpectralOperator`). Constraints are built into the basis: the initial condition by
+``u = u₀ + (t - t₀) v`` (an exact product in coefficient space), a constant Dirichlet value
+by ``u = g + ∏(1 - x̂_i²) v`` (:class:`~pdejax.objectives.operator.boundary_lift.DirichletLift`),
+the undetermined mean of a periodic steady problem set to zero.
 The loss is the exact mean square of the residual function from
 :class:`~pdejax.objectives.operator.spectral_residual.SpectralResidual`.
 
-:class:`GridObjective`: the same model and constraints on a uniform grid, the residual on
-that grid — FFT derivatives in space (:func:`~pdejax.pde.grid_rhs`), in time the
-trapezoidal PINO residual of :class:`~pdejax.objectives.operator.PhysicsResidual` — and
-the loss its mean square there.
+:class:`GridObjective`: the same model and constraints on a grid, the residual on that
+grid — FFT derivatives on a uniform periodic one, Chebyshev collocation matrices on
+Chebyshev–Lobatto nodes (:func:`~pdejax.pde.grid_rhs` on either), in time the trapezoidal
+PINO residual of :class:`~pdejax.objectives.operator.PhysicsResidual` — and the loss its
+mean square there (over the interior nodes of a Dirichlet problem, whose boundary nodes
+carry the built-in condition, as in a collocation method).
 """
 
 from __future__ import annotations
@@ -32,48 +37,20 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ...models.batching import apply_batch
-from ...pde import PDE
+from ...pde import PDE, Periodic
 from ...pde.fields import parse_name
 from ...pde.grid import grid_rhs
 from ...pde.spectral_terms import symbol
-from ...spectral import FourierGrid, FourierSeries, TensorBasis
+from ...spectral import ChebyshevGrid, FourierGrid, TensorBasis
 from ..base import AbstractObjective, Losses
+from .boundary_lift import DirichletLift
+from .nsm_inputs import OperatorInputs as OperatorInputs  # re-exported: pdejax.objectives.operator
+from .nsm_inputs import chebyshev_inputs as chebyshev_inputs
+from .nsm_inputs import fourier_inputs as fourier_inputs
 from .physics import PhysicsResidual
 from .spectral_residual import SpectralResidual
 
 Points = tuple[tuple[float, ...], ...]  # 1D coordinates per axis (static, hashable)
-
-
-class OperatorInputs(eqx.Module):
-    """How an operator's input channels, on a uniform periodic grid, enter a PDE.
-
-    Args:
-        space: a Fourier :class:`TensorBasis` over the spatial coordinates, one odd size
-            per axis of at most the grid's points (the grid's own Nyquist mode is dropped).
-        grid: points per spatial axis of the data grid (``x_j = lower + L j / n``).
-        initial: how many leading channels are the initial condition (the evolving
-            fields), 0 for a steady problem.
-        params: the PDE parameters the other channels replace, in order.
-    """
-
-    space: TensorBasis = eqx.field(static=True)
-    grid: tuple[int, ...] = eqx.field(static=True)
-    initial: int = eqx.field(static=True, default=0)
-    params: tuple[str, ...] = eqx.field(static=True, default=())
-
-    @property
-    def channels(self) -> int:
-        return self.initial + len(self.params)
-
-    def coefficients(self, x: Float[Array, "c_in *grid"]) -> Float[Array, "c_in *modes"]:
-        """The inputs' coefficients in ``space`` (an exact discrete Fourier projection)."""
-        for i, (s, n) in enumerate(zip(self.space.series, self.grid)):
-            x = jnp.moveaxis(jnp.tensordot(jnp.asarray(s.analysis(n), x.dtype), x, axes=(1, 1 + i)), 0, 1 + i)
-        return x
-
-    def named(self, coefs: Float[Array, "c_in *modes"]) -> dict[str, Array]:
-        """``{parameter: its coefficients}`` for the parameter channels."""
-        return {p: coefs[self.initial + j] for j, p in enumerate(self.params)}
 
 
 class SpectralObjective(AbstractObjective):
@@ -82,12 +59,15 @@ class SpectralObjective(AbstractObjective):
     Args:
         residual: the coefficient-space residual; its ``basis`` is the solution's basis.
         net: the model's collocation basis (the solution basis before the constraints:
-            one Chebyshev coefficient fewer in time when the initial condition is imposed).
+            one Chebyshev coefficient fewer in time when the initial condition is imposed,
+            two fewer along each axis of ``boundary``).
         inputs: the input channels (:class:`OperatorInputs`).
         output_scale: the model's output is multiplied by it (the paper scales by 1e-3).
         zero_mean: set the mean to zero (a periodic steady problem whose ``L`` kills constants).
         points: the coordinates the physical operator returns (time frames first for an
             evolution problem): the data grid, for evaluation.
+        boundary: a constant Dirichlet value built into a steady problem's basis
+            (:class:`DirichletLift`; ``None``: none).
     """
 
     residual: SpectralResidual
@@ -96,6 +76,15 @@ class SpectralObjective(AbstractObjective):
     output_scale: float = eqx.field(static=True, default=1.0)
     zero_mean: bool = eqx.field(static=True, default=False)
     points: Points = eqx.field(static=True, default=())
+    boundary: DirichletLift | None = None
+
+    def __check_init__(self):
+        if self.boundary is not None:
+            if self.inputs.initial or self.zero_mean:
+                raise ValueError("a Dirichlet lift is for a steady problem without a zero-mean constraint")
+            if self.boundary.basis(self.net) != self.residual.basis:
+                raise ValueError(f"the lifted basis {self.boundary.basis(self.net).sizes} is not the residual's "
+                                 f"{self.residual.basis.sizes}")
 
     @property
     def loss_names(self) -> tuple[str, ...]:
@@ -131,6 +120,8 @@ class SpectralObjective(AbstractObjective):
             space = TensorBasis(grown.coords[1:], grown.series[1:])
             u0 = self.inputs.space.embed(coefs_in[:self.inputs.initial], space)
             c = c.at[:, 0].add(u0)
+        if self.boundary is not None:
+            c = self.boundary.coefficients(self.net, c)
         return c
 
     def solutions(self, model: Any, x: Float[Array, "batch c_in *grid"]) -> tuple[Array, Array]:
@@ -174,16 +165,18 @@ class SpectralOperator(eqx.Module):
 
 
 class GridObjective(AbstractObjective):
-    """The PINO-style loss of the same operator: the PDE residual on a uniform grid, no data.
+    """The PINO-style loss of the same operator: the PDE residual on a grid, no data.
 
     Args:
-        pde: the definition (periodic).
+        pde: the definition (periodic: a uniform grid, FFT derivatives; a steady Dirichlet problem:
+            Chebyshev–Lobatto nodes, collocation derivatives, the interior nodes' residual).
         inputs: the input channels (:class:`OperatorInputs`).
         grid: the training grid's 1D coordinates: uniform frames ``t_0 .. t_1`` (both ends)
-            first for an evolution problem, then the periodic spatial nodes.
+            first for an evolution problem, then the periodic (or Chebyshev–Lobatto) spatial nodes.
         points: the data grid's coordinates in the same layout, where the physical operator
             is evaluated (the model runs there directly).
         output_scale, zero_mean: as for :class:`SpectralObjective` (the mean over the grid).
+        boundary: as for :class:`SpectralObjective`, applied pointwise: ``u = g + b(x) v``.
     """
 
     pde: PDE
@@ -192,6 +185,7 @@ class GridObjective(AbstractObjective):
     points: Points = eqx.field(static=True)
     output_scale: float = eqx.field(static=True, default=1.0)
     zero_mean: bool = eqx.field(static=True, default=False)
+    boundary: DirichletLift | None = None
 
     @property
     def loss_names(self) -> tuple[str, ...]:
@@ -223,11 +217,15 @@ class GridObjective(AbstractObjective):
             t = jnp.asarray(np.asarray(points[0]) - t0, u.dtype).reshape(1, 1, -1, *(1,) * len(space))
             u0 = jax.vmap(lambda c: self.inputs.space.evaluate(c[:self.inputs.initial], space))(coefs)
             u = u0[:, :, None] + t * u
+        if self.boundary is not None:
+            u = self.boundary.values(u, space)
         return u, coefs
 
-    def _grid(self, sizes: Sequence[int]) -> FourierGrid:
+    def _grid(self, sizes: Sequence[int]) -> FourierGrid | ChebyshevGrid:
         dom = self.pde.domain
-        return FourierGrid(dom.coords, dom.lower, dom.lengths, tuple(sizes))
+        if isinstance(self.pde.boundary, Periodic):
+            return FourierGrid(dom.coords, dom.lower, dom.lengths, tuple(sizes))
+        return ChebyshevGrid(dom.coords, dom.lower, dom.upper, tuple(sizes))
 
     def loss(self, model: Any, batch: Any, key: Any) -> tuple[Losses, dict[str, Array]]:
         u, coefs = self.values(model, batch["x"], self.grid)
@@ -241,7 +239,10 @@ class GridObjective(AbstractObjective):
                 values = {k: self.inputs.space.evaluate(v, space) for k, v in named.items()}
                 pde = eqx.tree_at(lambda p: p.params, pde, {**pde.params, **values})
             if not pde.evolution:
-                return jnp.mean(grid_rhs(pde, grid, ui) ** 2)
+                r = grid_rhs(pde, grid, ui)
+                if isinstance(grid, ChebyshevGrid):  # boundary nodes: the built-in condition
+                    r = r[(slice(None),) + (slice(1, -1),) * len(space)]
+                return jnp.mean(r**2)
             times = np.asarray(self.grid[0])
             residual = PhysicsResidual(pde, float(times[1] - times[0]), 1.0)
             frames = jax.vmap(lambda v: complete_on_grid(pde, grid, v))(jnp.moveaxis(ui, 1, 0))
@@ -292,10 +293,3 @@ def complete_on_grid(pde: PDE, grid: FourierGrid, u: Float[Array, "evolving *siz
         inverse = np.where(diag != 0, -1.0 / np.where(diag != 0, diag, 1.0), 0.0)
         out[field] = jnp.fft.irfftn(rhs * jnp.asarray(inverse), s=grid.sizes, axes=grid.axes).astype(u.dtype)
     return jnp.stack([out[f] for f in pde.fields])
-
-
-def fourier_inputs(lower: Sequence[float], lengths: Sequence[float], grid: Sequence[int], coords: Sequence[str],
-                   initial: int = 0, params: Sequence[str] = ()) -> OperatorInputs:
-    """:class:`OperatorInputs` for data on the uniform periodic ``grid`` (the largest odd basis it holds)."""
-    series = tuple(FourierSeries(float(a), float(L), n if n % 2 else n - 1) for a, L, n in zip(lower, lengths, grid))
-    return OperatorInputs(TensorBasis(tuple(coords), series), tuple(int(n) for n in grid), initial, tuple(params))
