@@ -22,7 +22,6 @@ import pytest
 import pdejax
 from pdejax.config import ConfigError
 from pdejax.data import generate
-from pdejax.methods.operator.schema import AutoregressiveConfig
 from pdejax.objectives.operator import Augmentation, Conditioned
 from pdejax.pde import (
     PDES,
@@ -285,12 +284,26 @@ def test_a_negative_magnitude_is_refused(burgers_file):
         pdejax.experiment.build(config(burgers_file, {"galilean": -0.4}))
 
 
-@pytest.mark.skipif("refiner" not in AutoregressiveConfig.model_fields, reason="no PDE-Refiner in this tree")
-def test_rescaling_is_refused_with_a_refiner(burgers_file):
-    cfg = config(burgers_file, {"scaling": 0.1}, objective={"refiner": {"steps": 2}, "loss": "mse"})
-    with pytest.raises(ConfigError) as err:
-        pdejax.experiment.build(cfg)
-    assert err.value.key == "objective.augment.scaling", str(err.value)
+def test_a_refiner_gets_the_rescaling_channels_after_its_own(burgers_file):
+    """Scaling with PDE-Refiner: the network sees window (2) + estimate (1) + k one-hot (3) +
+    dt, nu (2) channels; training feeds each sample's drawn log-factors, the trained
+    operator the data's own (zeros); with zero factors the loss is the refiner's without them."""
+    cfg = config(burgers_file, {"scaling": 0.2}, objective={"refiner": {"steps": 2}, "loss": "mse"})
+    method = pdejax.experiment.build(cfg).method
+    objective, model = method.objective, method.model
+    assert objective.augment.conditions == ("dt", "nu") and model.net.in_channels == 2 + 1 + 3 + 2
+    batch = jax.tree.map(lambda a: jnp.asarray(a[0]), method.source.get(0, 1))
+    method.source.close()
+    loss = eqx.filter_jit(lambda m, k: objective.loss(m, batch, k)[0]["data"])
+    first, again, other = loss(model, jax.random.key(0)), loss(model, jax.random.key(0)), loss(model, jax.random.key(1))
+    assert np.isfinite(float(first)) and float(first) == float(again) != float(other)
+    step = objective.step_model(model)
+    assert isinstance(step.net.net, Conditioned) and not np.any(np.asarray(step.net.net.values))
+    # the drawn factors reach the network: zeros and a rescaling give different losses
+    frames, key = batch["frames"], jax.random.key(3)
+    losses = [float(objective._refiner_loss(objective.augment.condition_refiner(model, jnp.full((len(frames), 2), v)),
+                                            frames, key)["data"]) for v in (0.0, 0.0, 0.5)]
+    assert losses[0] == losses[1] != losses[2]
 
 
 def test_the_built_objective_trains_on_augmented_conditioned_windows(burgers_file):

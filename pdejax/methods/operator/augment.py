@@ -38,7 +38,9 @@ class AugmentConfig(Section):
     - ``scaling``: ``ε ~ U(-m/2, m/2)``; KdV: ``(x, t, u) → (e^ε x, e^{3ε} t, e^{-2ε} u)``;
       Burgers: ``(t, u, ν) → (e^ε t, e^{-ε} u, e^{-ε} ν)``. What it rescales (period, time
       step, ``ν``) reaches the model as one constant input channel each, the log-factor
-      against the data (0 at evaluation), so it is refused with a physics term or a refiner.
+      against the data (0 at evaluation), so it is refused with a physics term (whose residual
+      takes ν and the time step from the data). With ``objective.refiner`` the channels follow
+      the refiner's (window, estimate, step ``k``).
 
     Time translation is the window feed's: ``objective.window: random`` (the default)
     starts every window at a random frame. ``probability``: the chance that a sample is
@@ -98,7 +100,7 @@ def augmentation_for(obj: Any, ctx: Context, views: OperatorViews, array: str) -
     Raises:
         ConfigError: an unknown PDE or group, no group switched on, data that are not one
             scalar field on a uniform 1D grid with uniform frame times, or a rescaling
-            group with a physics term or a refiner.
+            group with a physics term.
     """
     augment: AugmentConfig | None = obj.augment
     if augment is None:
@@ -132,7 +134,4 @@ def augmentation_for(obj: Any, ctx: Context, views: OperatorViews, array: str) -
         if obj.physics_weight > 0:
             raise ConfigError("objective.physics_weight", obj.physics_weight, f"0: {what}, which the physics "
                               "residual takes from the data")
-        if getattr(obj, "refiner", None) is not None:
-            raise ConfigError(f"objective.augment.{rescaling[0]}", magnitudes[rescaling[0]], "0 with "
-                              f"objective.refiner (the refiner's network takes no conditioning channels; {what})")
     return augmentation

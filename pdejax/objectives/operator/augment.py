@@ -112,6 +112,17 @@ class Augmentation(eqx.Module):
         dtype = jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array)) or [jnp.zeros(())]
         return Conditioned(model, jnp.zeros(len(self.conditions), dtype[0].dtype))
 
+    def condition_refiner(self, model: Any, values: Float[Array, "batch conditions"] | None = None) -> Any:
+        """A :class:`~pdejax.objectives.operator.refiner.RefinerNet` whose wrapped network also
+        gets the conditioning channels (after the window, the estimate and the step ``k``):
+        each sample's ``values`` (from :meth:`__call__`), or the data's own (zeros) for ``None``."""
+        if not self.conditions:
+            return model
+        net = self.condition(model.net)
+        if values is not None:
+            net = eqx.tree_at(lambda c: c.values, net, values.astype(net.values.dtype))
+        return eqx.tree_at(lambda m: m.net, model, net)
+
     def conditioned(self, step: Any, values: Float[Array, "batch conditions"]) -> Any:
         """``step`` (a :class:`NormalizedOperator` around :meth:`condition`'s model) with each
         sample's conditions ``values`` (from :meth:`__call__`) in place of the data's."""

@@ -69,7 +69,8 @@ class AutoregressiveObjective(AbstractObjective):
         """The one-step operator in physical units: ``(history * fields, *grid) -> (fields, *grid)``
         (refined, when the objective has a refiner)."""
         if self.refiner is not None:
-            return RefinedOperator(model, self.refiner, self.norm.repeat(self.history), self.norm)
+            net = model if self.augment is None else self.augment.condition_refiner(model)
+            return RefinedOperator(net, self.refiner, self.norm.repeat(self.history), self.norm)
         net = model if self.augment is None else self.augment.condition(model)  # + conditioning channels
         return NormalizedOperator(net, self.norm.repeat(self.history), self.norm)
 
@@ -83,6 +84,8 @@ class AutoregressiveObjective(AbstractObjective):
         if self.augment is not None:  # symmetry transforms, from a stream of the key of their own
             frames, conditions = self.augment(frames, batch["t0"], jax.random.fold_in(key, 0x4C5053))
         if self.refiner is not None:
+            if self.augment is not None:
+                model = self.augment.condition_refiner(model, conditions)
             return self._refiner_loss(model, frames, key), {}
         step = self.step_model(model)
         if self.augment is not None:
