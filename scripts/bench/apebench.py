@@ -211,18 +211,25 @@ def main() -> None:
                     cell["curves"].append(result["curve"])
                     print(f"{cfg['name']}: gmean nRMSE {result['gmean']:.4g} ({cell['wall_s'][-1]} s)", flush=True)
                 report["cells"].append(cell)
-    report["total_s"] = round(time.perf_counter() - start_all, 1)
+                write(report, args, s, seeds, start_all, done=False)  # a partial table after every cell
+    print(write(report, args, s, seeds, start_all, done=True))
+
+
+def write(report: dict, args: argparse.Namespace, s: dict, seeds: list[int], start: float, *, done: bool) -> str:
+    """Writes OUT.md and OUT.json (marked unfinished until ``done``); returns the Markdown."""
+    report["total_s"] = round(time.perf_counter() - start, 1)
     report["load_after"] = os.getloadavg()
+    report["finished"] = done
     md = table(report["cells"], args.first)
     label = "quick" if args.quick else ("full" if s == FULL else "custom sizes")
-    header = (f"APEBench-style grid ({label}): {s['points']} points, "
+    header = (f"APEBench-style grid ({label}{'' if done else ', unfinished'}): {s['points']} points, "
               f"{s['n_train']} train × {s['train_steps']} steps, {s['n_test']} test × {s['test_steps']} steps, "
               f"Adam warmup-cosine 1e-3, batch {s['batch_size']}, {s['steps']} steps; seeds {seeds}; "
               f"total {report['total_s']} s on {report['devices']}.\n\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(header + md + "\n")
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    print(header + md)
+    return header + md
 
 
 if __name__ == "__main__":
