@@ -114,7 +114,9 @@ def nrmse_per_step(pred: Float[Array, "batch T channels *grid"], true: Float[Arr
         pred, true: rollouts ``(batch, T, channels, *grid)``, predicted frames only.
 
     Returns:
-        ``(batch, T)``; :func:`apebench_summary` reduces it to APEBench's number.
+        ``(batch, T)``; :func:`apebench_summary` reduces it to APEBench's number. A frame
+        whose prediction is not finite (a rollout that diverged) scores ``inf``, so a
+        diverged rollout's summary is ``inf``, never ``nan``.
 
     Example (the error grows by 1% of the field per step):
         >>> true = jnp.ones((1, 3, 1, 8))  # (batch, T, channels, x)
@@ -126,7 +128,8 @@ def nrmse_per_step(pred: Float[Array, "batch T channels *grid"], true: Float[Arr
         raise ValueError(f"nrmse_per_step: pred {pred.shape} and true {true.shape} must have the same "
                          "shape (batch, T, channels, *grid) with at least one spatial axis")
     axes = tuple(range(2, pred.ndim))
-    return jnp.sqrt(jnp.mean((pred - true) ** 2, axis=axes) / jnp.mean(true**2, axis=axes))
+    value = jnp.sqrt(jnp.mean((pred - true) ** 2, axis=axes) / jnp.mean(true**2, axis=axes))
+    return jnp.where(jnp.all(jnp.isfinite(pred), axis=axes), value, jnp.inf)
 
 
 def apebench_summary(per_step_nrmse: Float[Array, "*batch T"], first: int = 100) -> Float[Array, ""]:

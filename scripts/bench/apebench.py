@@ -153,8 +153,13 @@ def table(cells: list[dict], first: int) -> str:
     for c in cells:
         g = np.asarray(c["gmean"])
         curves = np.asarray(c["curves"])
+        finite = g[np.isfinite(g)]  # a diverged rollout scores inf (nrmse_per_step): counted, not averaged
+        summary = f"{finite.mean():.4g} ± {finite.std():.2g}" if len(finite) else "—"
+        if len(finite) < len(g):
+            first_inf = [int(np.argmax(~np.isfinite(cv))) + 1 for cv in curves if not np.all(np.isfinite(cv))]
+            summary += f" ({len(g) - len(finite)} of {len(g)} diverged, from step {min(first_inf)})"
         lines.append(f"| {c['pde']} | {c['model']} | {'yes' if c['refine'] else 'no'} | "
-                     f"{'yes' if c['augment'] else 'no'} | {g.mean():.4g} ± {g.std():.2g} | {len(g)} | "
+                     f"{'yes' if c['augment'] else 'no'} | {summary} | {len(g)} | "
                      f"{curves[:, 0].mean():.3g} | {curves[:, min(first, curves.shape[1]) - 1].mean():.3g} | "
                      f"{np.mean(c['wall_s']):.1f} |")
     return "\n".join(lines)

@@ -24,6 +24,11 @@ def test_nrmse_per_step_closed_form(x64):
     np.testing.assert_allclose(nrmse_per_step(1.05 * two_channels, two_channels), 0.05, rtol=1e-12)
     with pytest.raises(ValueError, match="same shape"):
         nrmse_per_step(true, true[:, :2])
+    # a rollout that diverged (inf, then nan frames) scores inf from there on, and so does its summary
+    diverged = (true + offsets).at[0, 1, 0, 3].set(jnp.inf).at[0, 2].set(jnp.nan)
+    per_step = nrmse_per_step(diverged, true)
+    assert float(per_step[0, 0]) == pytest.approx(0.1 * 2**0.5, rel=1e-12) and np.all(np.isposinf(per_step[0, 1:]))
+    assert float(apebench_summary(per_step)) == math.inf
 
 
 def test_apebench_summary_closed_form(x64):
