@@ -115,8 +115,8 @@ def nrmse_per_step(pred: Float[Array, "batch T channels *grid"], true: Float[Arr
 
     Returns:
         ``(batch, T)``; :func:`apebench_summary` reduces it to APEBench's number. A frame
-        whose prediction is not finite (a rollout that diverged) scores ``inf``, so a
-        diverged rollout's summary is ``inf``, never ``nan``.
+            whose prediction is not finite (a rollout that diverged) scores ``inf``, so a
+            diverged rollout's summary is ``inf``, never ``nan``.
 
     Example (the error grows by 1% of the field per step):
         >>> true = jnp.ones((1, 3, 1, 8))  # (batch, T, channels, x)
