@@ -72,6 +72,6 @@ class DirichletLift(eqx.Module):
             b = b[..., None] * (1 - unit**2)
         return b
 
-    def values(self, v: Float[Array, "... *points"], points: Sequence[Sequence[float]]) -> Float[Array, "... *points"]:
+    def values(self, v: Float[Array, "..."], points: Sequence[Sequence[float]]) -> Float[Array, "..."]:
         """``u`` at ``points`` (one 1D array per lifted axis) from ``v`` there."""
         return self.value + jnp.asarray(self.factor(points), v.dtype) * v
