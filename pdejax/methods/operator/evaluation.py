@@ -19,15 +19,25 @@ from ...objectives.operator import mean_relative_l2
 from ...training import AbstractEvaluator
 
 
-def summary(pred: np.ndarray, true: np.ndarray, lengths: Sequence[float]) -> dict[str, float]:
-    """:func:`pdejax.metrics.summarise` of the whole evaluation set (exact RMS and max over samples)."""
-    out = _metrics.summarise(jnp.asarray(pred), jnp.asarray(true), lengths=tuple(lengths))
-    return {k: float(v) for k, v in out.items()}
+def summary(pred: np.ndarray, true: np.ndarray, lengths: Sequence[float] | None) -> dict[str, float]:
+    """:func:`pdejax.metrics.summarise` of the whole evaluation set (exact RMS and max over samples).
+
+    ``lengths`` ``None`` (a grid that is not uniform, such as Chebyshev–Lobatto nodes): the
+    frequency-band errors, which assume equispaced samples of a periodic field, are left out."""
+    out = _metrics.summarise(jnp.asarray(pred), jnp.asarray(true), lengths=tuple(lengths or (1.0,) * (pred.ndim - 2)))
+    return {k: float(v) for k, v in out.items() if lengths is not None or not k.startswith("frmse")}
 
 
-def domain_lengths(views: OperatorViews) -> tuple[float, ...]:
-    """Domain lengths per axis from the coordinates (uniform spacing assumed), for fRMSE."""
-    return tuple(float(len(c) * (c[1] - c[0])) if len(c) > 1 else 1.0 for c in views.coordinates())
+def domain_lengths(views: OperatorViews) -> tuple[float, ...] | None:
+    """Domain lengths per axis of a uniform grid (``n · Δx``), for fRMSE; ``None`` when an axis is
+    not uniformly spaced (Chebyshev–Lobatto nodes)."""
+    out = []
+    for c in views.coordinates():
+        c = np.asarray(c, np.float64)
+        if len(c) > 2 and not np.allclose(np.diff(c), c[1] - c[0], rtol=1e-6, atol=0):
+            return None
+        out.append(float(len(c) * (c[1] - c[0])) if len(c) > 1 else 1.0)
+    return tuple(out)
 
 
 class PairEvaluator(AbstractEvaluator):

@@ -11,6 +11,7 @@ plain or a refined operator.
 from .augment import Augmentation as Augmentation
 from .augment import Conditioned as Conditioned
 from .autoregressive import AutoregressiveObjective as AutoregressiveObjective
+from .boundary_lift import DirichletLift as DirichletLift
 from .losses import data_loss as data_loss
 from .losses import mean_relative_l2 as mean_relative_l2
 from .normalizer import NormalizedOperator as NormalizedOperator
@@ -21,6 +22,7 @@ from .nsm import OperatorInputs as OperatorInputs
 from .nsm import SpectralObjective as SpectralObjective
 from .nsm import SpectralOperator as SpectralOperator
 from .nsm import fourier_inputs as fourier_inputs
+from .nsm_inputs import chebyshev_inputs as chebyshev_inputs
 from .pairs import OperatorObjective as OperatorObjective
 from .physics import PhysicsResidual as PhysicsResidual
 from .refiner import RefinedOperator as RefinedOperator
