@@ -16,7 +16,11 @@ reference of the test set:
   a squared-exponential Gaussian random field (ℓ = 0.2) and Chebyshev-collocation references on
   the 33² Chebyshev–Lobatto nodes; NSM on 31² Chebyshev nodes with the boundary built in
   (``u = (1 - x̂²)(1 - ŷ²) v``: 33² coefficients), the grid residual by collocation matrices on
-  the 33² nodes (interior nodes).
+  the 33² nodes (interior nodes);
+- ``navier_stokes``: forced 2D vorticity (the FNO forcing, ν = 2e-3), initial vorticity → the
+  space-time vorticity, ETDRK4 reference; smaller than the shipped configs unless
+  ``--full-size`` (see ``CPU_SIZES``): NSM on 8 Chebyshev times × 15² Fourier nodes with the
+  stream function solved in coefficient space, the grid residual on 11 frames × 32².
 
 Reported per run: the test relative L2 error (mean over samples), the final loss, the
 median wall-clock milliseconds per training step over the logged intervals (several steps
@@ -30,6 +34,7 @@ Usage::
     python scripts/bench/nsm.py --quick
     python scripts/bench/nsm.py --steps 2000 --out nsm.json
     python scripts/bench/nsm.py --problems poisson_dirichlet --steps 500
+    python scripts/bench/nsm.py --problems navier_stokes --steps 500 --n-train 96 --n-test 32 --width 16
 """
 
 from __future__ import annotations
@@ -47,7 +52,14 @@ import jax
 
 import pdejax
 
-PROBLEMS = ("poisson", "reaction_diffusion", "poisson_dirichlet")
+PROBLEMS = ("poisson", "reaction_diffusion", "poisson_dirichlet", "navier_stokes")
+# The shipped Navier-Stokes pair is GPU-sized (64², t in [0, 50], 18 x 31 x 31 nodes, width 32 x 5
+# layers); on a CPU it is run smaller: 32², t in [0, 5], 10 frames, 8 Chebyshev times x 15 x 15
+# Fourier nodes (the grid residual on the 11 frames x 32²), FNO modes (4, 6, 6).
+CPU_SIZES = {"navier_stokes": [
+    "pde.t_final=5.0", "data.generate_overrides=[n_samples={n},generator.n_points=32,generator.t_final=5.0,"
+    "generator.n_frames=10]", "objective.residual.sizes={{t: 8, x: 15, y: 15}}",
+    "objective.residual.grid={{t: 11, x: 32, y: 32}}", "model.modes=[4,6,6]", "model.n_layers=4"]}
 
 
 def run_one(problem: str, physics: str, args: argparse.Namespace, data_dir: Path, run_root: Path) -> dict:
@@ -62,6 +74,10 @@ def run_one(problem: str, physics: str, args: argparse.Namespace, data_dir: Path
         "train.loggers=[jsonl]", f"optimizer.learning_rate.transition_steps={args.steps}",
         f"model.width={args.width}", "parallel.data=1", f"seed={args.seed}",
     ]
+    if problem in CPU_SIZES and not args.full_size:
+        overrides = [o for o in overrides if not o.startswith("data.generate_overrides")]
+        overrides += [o.format(n=n_samples) for o in CPU_SIZES[problem]]
+        overrides[0] = f"data.path={data_dir / f'nsm_{problem}_cpu_{n_samples}.h5'}"
     load_before = os.getloadavg()
     cpu = time.process_time()
     run = pdejax.train(config, overrides, run_dir=run_root / f"{problem}_{physics}")
@@ -91,6 +107,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=None, help="where the data files are made (kept)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--full-size", action="store_true", help="navier_stokes at the shipped (GPU) sizes")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.width, args.n_train, args.n_test, args.log_every = 150, 16, 48, 16, 50
