@@ -284,19 +284,26 @@ def test_a_negative_magnitude_is_refused(burgers_file):
         pdejax.experiment.build(config(burgers_file, {"galilean": -0.4}))
 
 
-def test_a_refiner_gets_the_rescaling_channels_after_its_own(burgers_file):
-    """Scaling with PDE-Refiner: the network sees window (2) + estimate (1) + k one-hot (3) +
-    dt, nu (2) channels; training feeds each sample's drawn log-factors, the trained
-    operator the data's own (zeros); with zero factors the loss is the refiner's without them."""
-    cfg = config(burgers_file, {"scaling": 0.2}, objective={"refiner": {"steps": 2}, "loss": "mse"})
+def _built_with_a_key_dependent_loss(cfg: dict) -> tuple:
+    """``(objective, model, batch)`` of a built config, after checking that its compiled loss
+    is finite and a function of the key (the augmentation's draws)."""
     method = pdejax.experiment.build(cfg).method
     objective, model = method.objective, method.model
-    assert objective.augment.conditions == ("dt", "nu") and model.net.in_channels == 2 + 1 + 3 + 2
     batch = jax.tree.map(lambda a: jnp.asarray(a[0]), method.source.get(0, 1))
     method.source.close()
     loss = eqx.filter_jit(lambda m, k: objective.loss(m, batch, k)[0]["data"])
     first, again, other = loss(model, jax.random.key(0)), loss(model, jax.random.key(0)), loss(model, jax.random.key(1))
     assert np.isfinite(float(first)) and float(first) == float(again) != float(other)
+    return objective, model, batch
+
+
+def test_a_refiner_gets_the_rescaling_channels_after_its_own(burgers_file):
+    """Scaling with PDE-Refiner: the network sees window (2) + estimate (1) + k one-hot (3) +
+    dt, nu (2) channels; training feeds each sample's drawn log-factors, the trained
+    operator the data's own (zeros)."""
+    cfg = config(burgers_file, {"scaling": 0.2}, objective={"refiner": {"steps": 2}, "loss": "mse"})
+    objective, model, batch = _built_with_a_key_dependent_loss(cfg)
+    assert objective.augment.conditions == ("dt", "nu") and model.net.in_channels == 2 + 1 + 3 + 2
     step = objective.step_model(model)
     assert isinstance(step.net.net, Conditioned) and not np.any(np.asarray(step.net.net.values))
     # the drawn factors reach the network: zeros and a rescaling give different losses
@@ -310,15 +317,9 @@ def test_the_built_objective_trains_on_augmented_conditioned_windows(burgers_fil
     """The data's PDE is read from the file; scaling adds the dt and nu channels (FNO in: 2 + 2);
     the compiled loss is a function of the key; the evaluated one-step map sees the data's own
     conditions (zeros)."""
-    exp = pdejax.experiment.build(config(burgers_file, {"space_shift": 1.0, "galilean": 0.5, "scaling": 0.2}))
-    method = exp.method
-    objective, model = method.objective, method.model
+    cfg = config(burgers_file, {"space_shift": 1.0, "galilean": 0.5, "scaling": 0.2})
+    objective, model, _ = _built_with_a_key_dependent_loss(cfg)
     assert objective.augment.conditions == ("dt", "nu")
-    batch = jax.tree.map(lambda a: jnp.asarray(a[0]), method.source.get(0, 1))
-    method.source.close()
-    loss = eqx.filter_jit(lambda m, k: objective.loss(m, batch, k)[0]["data"])
-    first, again, other = loss(model, jax.random.key(0)), loss(model, jax.random.key(0)), loss(model, jax.random.key(1))
-    assert np.isfinite(float(first)) and float(first) == float(again) != float(other)
     step = objective.step_model(model)
     assert isinstance(step.net, Conditioned) and not np.any(np.asarray(step.net.values))
     assert eqx.filter_eval_shape(step, jnp.zeros((2, 32))).shape == (1, 32)
